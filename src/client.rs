@@ -1,0 +1,148 @@
+//! The two API calls, with the generated client's errors turned into [`Error`].
+
+use std::time::SystemTime;
+
+use futures_util::StreamExt;
+use progenitor_client::{ByteStream, ResponseValue};
+
+use crate::{
+    error::{shorten, Error, BODY_SNIPPET_CHARS},
+    request::ImageToVideo,
+    retry::parse_retry_after,
+    task::Task,
+    types, Client,
+};
+
+impl Client {
+    /// Validates the request, then creates the task and returns its id. A broken rule
+    /// returns [`Error::InvalidInput`] and sends nothing.
+    ///
+    /// The create call is retried only where the task was certainly not created (see
+    /// [`RetryPolicy`](crate::RetryPolicy)), so one call never bills two tasks.
+    pub async fn create(&self, request: &ImageToVideo) -> Result<String, Error> {
+        let body = request.build()?;
+        let response = self
+            .raw
+            .create_image_to_video()
+            .x_runway_version(&*self.runway_version)
+            .body(body)
+            .send()
+            .await;
+        let id = match response {
+            Ok(r) => r.into_inner().id,
+            Err(e) => return Err(map_error(e).await),
+        };
+        if id.trim().is_empty() {
+            return Err(Error::Decode { message: "the service returned an empty task id".into(), body: String::new() });
+        }
+        tracing::info!(task_id = %id, "task created");
+        Ok(id)
+    }
+
+    /// One poll: the task as the service sees it now, in either shape, normalised.
+    ///
+    /// A task too fresh to be visible gives an [`Error::Api`] for which
+    /// [`Error::is_task_not_exist`] is true; [`Client::wait`] handles that for you.
+    pub async fn get_task(&self, id: &str) -> Result<Task, Error> {
+        if id.trim().is_empty() || id.contains(['/', '?', '#']) {
+            return Err(Error::invalid("id", format!("{id:?}"), "must be a task id as returned by create"));
+        }
+        let response = self
+            .raw
+            .get_task()
+            .id(id)
+            .x_runway_version(&*self.runway_version)
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => return Err(map_error(e).await),
+        };
+        let status = response.status().as_u16();
+        Task::try_from(response.into_inner()).map_err(|code| Error::Api {
+            status,
+            message: Some(format!("the service answered {code} without a task")),
+            code: Some(code),
+            body: String::new(),
+            retry_after: None,
+        })
+    }
+}
+
+/// Maps the generated client's error onto the crate's planes.
+pub(crate) async fn map_error(e: progenitor_client::Error<ByteStream>) -> Error {
+    use progenitor_client::Error as E;
+    match e {
+        E::InvalidRequest(message) | E::Custom(message) => Error::invalid("request", "(generated)", message),
+        E::CommunicationError(e) | E::ResponseBodyError(e) | E::InvalidUpgrade(e) => Error::transport(e),
+        E::InvalidResponsePayload(body, e) => Error::Decode {
+            message: e.to_string(),
+            body: shorten(&String::from_utf8_lossy(&body), BODY_SNIPPET_CHARS),
+        },
+        E::ErrorResponse(response) => api_error(response).await,
+        E::UnexpectedResponse(response) => {
+            let status = response.status().as_u16();
+            Error::Api { status, code: None, message: Some("unexpected status".into()), body: String::new(), retry_after: None }
+        }
+    }
+}
+
+/// Reads an error answer: the hooks already cut its body to a bounded size.
+async fn api_error(response: ResponseValue<ByteStream>) -> Error {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let mut stream = response.into_inner().into_inner();
+    let mut body = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+    }
+    let (code, message) = decode_error_body(&body);
+    Error::Api { status, code, message, body: shorten(&String::from_utf8_lossy(&body), BODY_SNIPPET_CHARS), retry_after }
+}
+
+/// Code and message from any error-body shape this stack sends; `(None, None)` for others.
+pub fn decode_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(parsed) = serde_json::from_slice::<types::ErrorBody>(body) else { return (None, None) };
+    let text = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    if let Some(g) = parsed.subtype_0 {
+        return (text(Some(g.code)), text(g.message));
+    }
+    if let Some(n) = parsed.subtype_1 {
+        let code = match n.error.code {
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        return (text(code).or(text(n.error.type_)), text(n.error.message));
+    }
+    if let Some(p) = parsed.subtype_2 {
+        return (None, text(Some(p.error)));
+    }
+    (None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_error_body;
+
+    #[test]
+    fn every_error_body_shape_yields_code_and_message() {
+        let cases: [(&[u8], (Option<&str>, Option<&str>)); 7] = [
+            (br#"{"code":"task_not_exist","message":"task_not_exist","data":null}"#, (Some("task_not_exist"), Some("task_not_exist"))),
+            (br#"{"error":{"message":"Invalid token","type":"comet_api_error","code":"invalid_api_key"}}"#, (Some("invalid_api_key"), Some("Invalid token"))),
+            (br#"{"error":{"message":"slow down","type":"rate_limit","code":null}}"#, (Some("rate_limit"), Some("slow down"))),
+            (br#"{"error":{"message":"x","code":429}}"#, (Some("429"), Some("x"))),
+            (br#"{"error":"promptImage must be a valid URL"}"#, (None, Some("promptImage must be a valid URL"))),
+            (b"<html><body>502 Bad Gateway</body></html>", (None, None)),
+            (b"", (None, None)),
+        ];
+        for (body, (code, message)) in cases {
+            let (c, m) = decode_error_body(body);
+            assert_eq!((c.as_deref(), m.as_deref()), (code, message), "{}", String::from_utf8_lossy(body));
+        }
+    }
+}

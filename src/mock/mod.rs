@@ -1,0 +1,1 @@
+//! A faithful local simulator of CometAPI's Runway routes (feature `mock`).

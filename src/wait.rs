@@ -1,0 +1,257 @@
+//! Waiting for a task to end: polling on a schedule, riding out `task_not_exist` and passing
+//! faults, with progress observable on the way. Dropping the future or stream stops all polling.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use futures_core::Stream;
+use tokio::time::Instant;
+
+use crate::{
+    error::Error,
+    poll::{PollPolicy, PollState},
+    request::ImageToVideo,
+    task::{Task, TaskStatus},
+    Client,
+};
+
+/// Called with every task seen while waiting.
+pub type UpdateCallback = Arc<dyn Fn(&Task) + Send + Sync>;
+
+/// How [`Client::wait`] waits.
+///
+/// ```
+/// use std::time::Duration;
+/// use cometapi_runway::{PollPolicy, WaitOptions};
+/// let options = WaitOptions::default()
+///     .timeout(Duration::from_secs(120))
+///     .not_found_grace(Duration::from_secs(10))
+///     .poll_policy(PollPolicy::default())
+///     .on_update(|task| eprintln!("{} {:?}", task.status, task.progress));
+/// # let _ = options;
+/// ```
+#[derive(Clone)]
+pub struct WaitOptions {
+    timeout: Duration,
+    not_found_grace: Duration,
+    max_poll_errors: u32,
+    poll: PollPolicy,
+    on_update: Option<UpdateCallback>,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            timeout: Duration::from_secs(600),
+            not_found_grace: Duration::from_secs(30),
+            max_poll_errors: 5,
+            poll: PollPolicy::default(),
+            on_update: None,
+        }
+    }
+}
+
+impl fmt::Debug for WaitOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitOptions")
+            .field("timeout", &self.timeout)
+            .field("not_found_grace", &self.not_found_grace)
+            .field("max_poll_errors", &self.max_poll_errors)
+            .field("poll", &self.poll)
+            .field("on_update", &self.on_update.as_ref().map(|_| "Fn(&Task)"))
+            .finish()
+    }
+}
+
+impl WaitOptions {
+    /// Give up after this long and return [`Error::TimedOut`] with the last task seen
+    /// (default 10 minutes).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// How long `task_not_exist` means "not visible yet" before it becomes
+    /// [`Error::TaskNotFound`] (default 30 s).
+    pub fn not_found_grace(mut self, d: Duration) -> Self {
+        self.not_found_grace = d;
+        self
+    }
+
+    /// Consecutive failed polls (after the client's own retries) tolerated before the error is
+    /// returned (default 5). Only transient errors count: transport, undecodable body, 408/429/5xx.
+    pub fn max_poll_errors(mut self, n: u32) -> Self {
+        self.max_poll_errors = n;
+        self
+    }
+
+    /// The poll schedule (default: ETA-aware, see [`PollPolicy`]).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = policy;
+        self
+    }
+
+    /// Call `f` with every task seen while waiting.
+    pub fn on_update(mut self, f: impl Fn(&Task) + Send + Sync + 'static) -> Self {
+        self.on_update = Some(Arc::new(f));
+        self
+    }
+}
+
+impl Client {
+    /// Waits until the task is terminal, with the client's default [`WaitOptions`].
+    ///
+    /// Success returns the task; `FAILED` and `CANCELLED` return [`Error::TaskFailed`] and
+    /// [`Error::TaskCancelled`]. `PENDING`, `THROTTLED`, `RUNNING` and unknown statuses keep waiting.
+    pub async fn wait(&self, id: &str) -> Result<Task, Error> {
+        self.wait_with(id, &self.wait.clone()).await
+    }
+
+    /// Waits until the task is terminal, with these options.
+    pub async fn wait_with(&self, id: &str, options: &WaitOptions) -> Result<Task, Error> {
+        let mut waiter = Waiter::new(self.clone(), id, options.clone());
+        loop {
+            match waiter.next().await {
+                Some(Ok(task)) if task.status == TaskStatus::Succeeded => return Ok(task),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => unreachable!("the waiter ends with success or an error"),
+            }
+        }
+    }
+
+    /// Every task seen while waiting, as a stream that ends after the terminal one (or an error).
+    ///
+    /// ```no_run
+    /// # async fn run(client: cometapi_runway::Client) {
+    /// use futures_util::StreamExt;
+    /// let mut updates = std::pin::pin!(client.updates("task-id", Default::default()));
+    /// while let Some(update) = updates.next().await {
+    ///     match update {
+    ///         Ok(task) => println!("{} {:?}", task.status, task.progress),
+    ///         Err(e) => eprintln!("{e}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn updates(&self, id: &str, options: WaitOptions) -> impl Stream<Item = Result<Task, Error>> + Send + 'static {
+        let waiter = Waiter::new(self.clone(), id, options);
+        futures_util::stream::unfold(waiter, |mut w| async move { w.next().await.map(|item| (item, w)) })
+    }
+
+    /// Creates the task and waits for it: the common case in one call.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), cometapi_runway::Error> {
+    /// use cometapi_runway::{Client, ImageToVideo};
+    /// let client = Client::from_env()?;
+    /// let task = client.generate(&ImageToVideo::new("https://example.com/cat.jpg").prompt_text("the cat yawns")).await?;
+    /// println!("{}", task.output[0]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn generate(&self, request: &ImageToVideo) -> Result<Task, Error> {
+        let id = self.create(request).await?;
+        self.wait(&id).await
+    }
+
+    /// [`Client::generate`] with explicit wait options.
+    pub async fn generate_with(&self, request: &ImageToVideo, options: &WaitOptions) -> Result<Task, Error> {
+        let id = self.create(request).await?;
+        self.wait_with(&id, options).await
+    }
+}
+
+/// The polling state machine behind `wait` and `updates`.
+struct Waiter {
+    client: Client,
+    id: String,
+    options: WaitOptions,
+    started: Instant,
+    state: PollState,
+    not_found_since: Option<Instant>,
+    errors: u32,
+    last: Option<Task>,
+    done: bool,
+}
+
+impl Waiter {
+    fn new(client: Client, id: &str, options: WaitOptions) -> Self {
+        Waiter {
+            client,
+            id: id.to_string(),
+            options,
+            started: Instant::now(),
+            state: PollState::default(),
+            not_found_since: None,
+            errors: 0,
+            last: None,
+            done: false,
+        }
+    }
+
+    /// The next task seen, or the error that ends the wait; `None` once finished.
+    async fn next(&mut self) -> Option<Result<Task, Error>> {
+        if self.done {
+            return None;
+        }
+        let item = self.step().await;
+        self.done = !matches!(&item, Ok(task) if !task.is_terminal());
+        Some(item)
+    }
+
+    async fn step(&mut self) -> Result<Task, Error> {
+        let deadline = self.started + self.options.timeout;
+        loop {
+            let pause = self.options.poll.next_delay(&self.state);
+            if Instant::now() + pause >= deadline {
+                tokio::time::sleep_until(deadline).await;
+                return Err(self.timed_out());
+            }
+            tokio::time::sleep(pause).await;
+            let polled = tokio::time::timeout_at(deadline, self.client.get_task(&self.id)).await;
+            let Ok(polled) = polled else { return Err(self.timed_out()) };
+            let elapsed = self.started.elapsed();
+            match polled {
+                Ok(task) => {
+                    self.state.record(elapsed, task.progress.filter(|_| task.status == TaskStatus::Running));
+                    self.not_found_since = None;
+                    self.errors = 0;
+                    if let Some(f) = &self.options.on_update {
+                        f(&task);
+                    }
+                    self.last = Some(task.clone());
+                    return match task.status {
+                        TaskStatus::Failed => Err(Error::TaskFailed { task: Box::new(task) }),
+                        TaskStatus::Cancelled => Err(Error::TaskCancelled { task: Box::new(task) }),
+                        _ => Ok(task),
+                    };
+                }
+                Err(e) if e.is_task_not_exist() => {
+                    self.state.record(elapsed, None);
+                    let since = *self.not_found_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= self.options.not_found_grace {
+                        return Err(Error::TaskNotFound { id: self.id.clone(), waited: since.elapsed() });
+                    }
+                    tracing::debug!(task_id = %self.id, "task not visible yet");
+                }
+                Err(e) if is_transient(&e) && self.errors < self.options.max_poll_errors => {
+                    self.state.record(elapsed, None);
+                    self.errors += 1;
+                    tracing::warn!(task_id = %self.id, error = %e, "poll failed; polling again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::TimedOut { id: self.id.clone(), waited: self.started.elapsed(), last: self.last.clone().map(Box::new) }
+    }
+}
+
+fn is_transient(e: &Error) -> bool {
+    match e {
+        Error::Transport { .. } | Error::Decode { .. } => true,
+        Error::Api { status, .. } => matches!(status, 408 | 429 | 500..=599),
+        _ => false,
+    }
+}

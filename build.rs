@@ -23,8 +23,8 @@ fn main() {
 
 fn generate() -> Result<(), String> {
     let text = fs::read_to_string(SPEC).map_err(|e| format!("{SPEC}: cannot read: {e}"))?;
-    let spec: openapiv3::OpenAPI = serde_norway::from_str(&text)
-        .map_err(|e| format!("{SPEC}: not a valid OpenAPI 3.0 document: {e}"))?;
+    let spec: openapiv3::OpenAPI =
+        serde_norway::from_str(&text).map_err(|e| format!("{SPEC}: not a valid OpenAPI 3.0 document: {e}"))?;
 
     let mut settings = progenitor_impl::GenerationSettings::new();
     settings
@@ -42,12 +42,12 @@ fn generate() -> Result<(), String> {
     let tokens = generator
         .generate_tokens(&spec)
         .map_err(|e| format!("{SPEC}: progenitor cannot generate a client from it: {e}"))?;
-    let file = syn::parse2(tokens)
-        .map_err(|e| format!("{SPEC}: generated code does not parse (progenitor bug?): {e}"))?;
+    let file =
+        syn::parse2(tokens).map_err(|e| format!("{SPEC}: generated code does not parse (progenitor bug?): {e}"))?;
     let code = prettyplease::unparse(&file);
 
-    let out = Path::new(&env::var("OUT_DIR").map_err(|e| format!("OUT_DIR: {e}"))?)
-        .join("cometapi_runway_generated.rs");
+    let out =
+        Path::new(&env::var("OUT_DIR").map_err(|e| format!("OUT_DIR: {e}"))?).join("cometapi_runway_generated.rs");
     fs::write(&out, code).map_err(|e| format!("{}: cannot write: {e}", out.display()))?;
     Ok(())
 }

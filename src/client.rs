@@ -21,13 +21,7 @@ impl Client {
     /// [`RetryPolicy`](crate::RetryPolicy)), so one call never bills two tasks.
     pub async fn create(&self, request: &ImageToVideo) -> Result<String, Error> {
         let body = request.build()?;
-        let response = self
-            .raw
-            .create_image_to_video()
-            .x_runway_version(&*self.runway_version)
-            .body(body)
-            .send()
-            .await;
+        let response = self.raw.create_image_to_video().x_runway_version(&*self.runway_version).body(body).send().await;
         let id = match response {
             Ok(r) => r.into_inner().id,
             Err(e) => return Err(map_error(e).await),
@@ -47,13 +41,7 @@ impl Client {
         if id.trim().is_empty() || id.contains(['/', '?', '#']) {
             return Err(Error::invalid("id", format!("{id:?}"), "must be a task id as returned by create"));
         }
-        let response = self
-            .raw
-            .get_task()
-            .id(id)
-            .x_runway_version(&*self.runway_version)
-            .send()
-            .await;
+        let response = self.raw.get_task().id(id).x_runway_version(&*self.runway_version).send().await;
         let response = match response {
             Ok(r) => r,
             Err(e) => return Err(map_error(e).await),
@@ -75,14 +63,19 @@ pub(crate) async fn map_error(e: progenitor_client::Error<ByteStream>) -> Error 
     match e {
         E::InvalidRequest(message) | E::Custom(message) => Error::invalid("request", "(generated)", message),
         E::CommunicationError(e) | E::ResponseBodyError(e) | E::InvalidUpgrade(e) => Error::transport(e),
-        E::InvalidResponsePayload(body, e) => Error::Decode {
-            message: e.to_string(),
-            body: shorten(&String::from_utf8_lossy(&body), BODY_SNIPPET_CHARS),
-        },
+        E::InvalidResponsePayload(body, e) => {
+            Error::Decode { message: e.to_string(), body: shorten(&String::from_utf8_lossy(&body), BODY_SNIPPET_CHARS) }
+        }
         E::ErrorResponse(response) => api_error(response).await,
         E::UnexpectedResponse(response) => {
             let status = response.status().as_u16();
-            Error::Api { status, code: None, message: Some("unexpected status".into()), body: String::new(), retry_after: None }
+            Error::Api {
+                status,
+                code: None,
+                message: Some("unexpected status".into()),
+                body: String::new(),
+                retry_after: None,
+            }
         }
     }
 }
@@ -101,7 +94,13 @@ async fn api_error(response: ResponseValue<ByteStream>) -> Error {
         body.extend_from_slice(&chunk);
     }
     let (code, message) = decode_error_body(&body);
-    Error::Api { status, code, message, body: shorten(&String::from_utf8_lossy(&body), BODY_SNIPPET_CHARS), retry_after }
+    Error::Api {
+        status,
+        code,
+        message,
+        body: shorten(&String::from_utf8_lossy(&body), BODY_SNIPPET_CHARS),
+        retry_after,
+    }
 }
 
 /// Code and message from any error-body shape this stack sends; `(None, None)` for others.
@@ -132,9 +131,18 @@ mod tests {
     #[test]
     fn every_error_body_shape_yields_code_and_message() {
         let cases: [(&[u8], (Option<&str>, Option<&str>)); 7] = [
-            (br#"{"code":"task_not_exist","message":"task_not_exist","data":null}"#, (Some("task_not_exist"), Some("task_not_exist"))),
-            (br#"{"error":{"message":"Invalid token","type":"comet_api_error","code":"invalid_api_key"}}"#, (Some("invalid_api_key"), Some("Invalid token"))),
-            (br#"{"error":{"message":"slow down","type":"rate_limit","code":null}}"#, (Some("rate_limit"), Some("slow down"))),
+            (
+                br#"{"code":"task_not_exist","message":"task_not_exist","data":null}"#,
+                (Some("task_not_exist"), Some("task_not_exist")),
+            ),
+            (
+                br#"{"error":{"message":"Invalid token","type":"comet_api_error","code":"invalid_api_key"}}"#,
+                (Some("invalid_api_key"), Some("Invalid token")),
+            ),
+            (
+                br#"{"error":{"message":"slow down","type":"rate_limit","code":null}}"#,
+                (Some("rate_limit"), Some("slow down")),
+            ),
             (br#"{"error":{"message":"x","code":429}}"#, (Some("429"), Some("x"))),
             (br#"{"error":"promptImage must be a valid URL"}"#, (None, Some("promptImage must be a valid URL"))),
             (b"<html><body>502 Bad Gateway</body></html>", (None, None)),

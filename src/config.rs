@@ -205,17 +205,15 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, Error> {
         let key = match self.api_key {
             Some(key) => key,
-            None => env::var(ENV_API_KEY).map_err(|_| {
-                Error::invalid("api_key", "(not set)", format!("pass an API key or set {ENV_API_KEY}"))
-            })?,
+            None => env::var(ENV_API_KEY)
+                .map_err(|_| Error::invalid("api_key", "(not set)", format!("pass an API key or set {ENV_API_KEY}")))?,
         };
         let key = key.trim();
         if key.is_empty() {
             return Err(Error::invalid("api_key", "\"\"", "must not be empty"));
         }
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-            Error::invalid("api_key", "(redacted)", "must be printable ASCII without line breaks")
-        })?;
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| Error::invalid("api_key", "(redacted)", "must be printable ASCII without line breaks"))?;
         authorization.set_sensitive(true);
 
         let base_url = match self.base_url {
@@ -301,7 +299,10 @@ mod tests {
         assert!(check_base_url("http://localhost:9", false).is_ok());
         assert!(check_base_url("http://[::1]:9", false).is_ok());
         let err = check_base_url("http://api.cometapi.com", false).unwrap_err().to_string();
-        assert!(err.contains("base_url") && err.contains("http://api.cometapi.com") && err.contains("loopback"), "{err}");
+        assert!(
+            err.contains("base_url") && err.contains("http://api.cometapi.com") && err.contains("loopback"),
+            "{err}"
+        );
         assert!(check_base_url("http://api.cometapi.com", true).is_ok());
         assert!(check_base_url("ftp://x", true).is_err());
         assert!(check_base_url("not a url", true).is_err());

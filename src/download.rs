@@ -70,15 +70,25 @@ impl Client {
     }
 
     /// [`Client::download`] with options.
-    pub async fn download_with(&self, url: &str, path: impl AsRef<Path>, options: &DownloadOptions) -> Result<u64, Error> {
+    pub async fn download_with(
+        &self,
+        url: &str,
+        path: impl AsRef<Path>,
+        options: &DownloadOptions,
+    ) -> Result<u64, Error> {
         let path = path.as_ref();
         let fail = |message: String| Error::Download { url: url.to_string(), message };
-        let parsed = url::Url::parse(url).map_err(|e| Error::invalid("url", format!("{url:?}"), format!("not a URL: {e}")))?;
+        let parsed =
+            url::Url::parse(url).map_err(|e| Error::invalid("url", format!("{url:?}"), format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::invalid("url", format!("{url:?}"), "must be http:// or https://"));
         }
         if !options.overwrite && tokio::fs::try_exists(path).await.unwrap_or(false) {
-            return Err(Error::invalid("output", path.display(), "file exists; choose another path or allow overwriting"));
+            return Err(Error::invalid(
+                "output",
+                path.display(),
+                "file exists; choose another path or allow overwriting",
+            ));
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

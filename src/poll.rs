@@ -192,7 +192,8 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_its_fraction() {
-        let p = PollPolicy::default().backoff(Duration::from_secs(2), 1.0, Duration::from_secs(2)).floor(Duration::ZERO);
+        let p =
+            PollPolicy::default().backoff(Duration::from_secs(2), 1.0, Duration::from_secs(2)).floor(Duration::ZERO);
         for _ in 0..200 {
             let d = p.next_delay(&state(3, &[]));
             assert!(d >= Duration::from_millis(1800) && d <= Duration::from_millis(2200), "{d:?}");

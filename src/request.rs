@@ -154,7 +154,11 @@ impl ImageToVideo {
         check_prompt_image(&self.prompt_image)?;
         let model = self.model.as_str();
         if model.is_empty() || model.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::invalid("model", format!("{model:?}"), "must be a non-empty model id without spaces, e.g. gen3a_turbo"));
+            return Err(Error::invalid(
+                "model",
+                format!("{model:?}"),
+                "must be a non-empty model id without spaces, e.g. gen3a_turbo",
+            ));
         }
         if let Some(seed) = self.seed {
             if seed > SEED_MAX {
@@ -176,7 +180,9 @@ impl ImageToVideo {
         }
         let duration = match self.duration {
             None => None,
-            Some(d) if DURATIONS.contains(&d) => Some(types::Duration::try_from(i64::from(d)).expect("5 and 10 are in the spec")),
+            Some(d) if DURATIONS.contains(&d) => {
+                Some(types::Duration::try_from(i64::from(d)).expect("5 and 10 are in the spec"))
+            }
             Some(d) => return Err(Error::invalid("duration", d, "must be 5 or 10 (seconds)")),
         };
         let wire = |field: &'static str, value: &str, e: types::error::ConversionError| {

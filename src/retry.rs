@@ -116,10 +116,7 @@ impl RetryPolicy {
         if let Some(after) = retry_after {
             return after.min(self.max_retry_after);
         }
-        let ceiling = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry.min(16)))
-            .min(self.max_delay);
+        let ceiling = self.base_delay.saturating_mul(2u32.saturating_pow(retry.min(16))).min(self.max_delay);
         if ceiling.is_zero() {
             return ceiling;
         }

@@ -1,6 +1,9 @@
 //! One `Task` type, whichever of its two shapes the poll route answered in.
 
-use std::{fmt, time::{Duration, SystemTime}};
+use std::{
+    fmt,
+    time::{Duration, SystemTime},
+};
 
 use serde::Serialize;
 
@@ -155,7 +158,8 @@ impl TryFrom<types::TaskResponse> for Task {
         };
         let Some(g) = envelope.data else { return Err(envelope.code) };
         let gateway_progress = g.progress.as_ref().and_then(progress_fraction);
-        let mut extra_output: Vec<String> = [g.result_url, g.video_url].into_iter().flatten().filter(|u| !u.is_empty()).collect();
+        let mut extra_output: Vec<String> =
+            [g.result_url, g.video_url].into_iter().flatten().filter(|u| !u.is_empty()).collect();
         let mut task = match g.data {
             Some(nested) => {
                 let mut task = Task::from_runway(nested, Shape::Envelope);
@@ -281,7 +285,8 @@ mod tests {
 
     #[test]
     fn submit_time_stands_in_for_created_at() {
-        let t = task(json!({"code": "success", "data": {"task_id": "g", "status": "QUEUED", "submit_time": 1773366766}}));
+        let t =
+            task(json!({"code": "success", "data": {"task_id": "g", "status": "QUEUED", "submit_time": 1773366766}}));
         assert_eq!(t.created_at.as_deref(), Some("2026-03-13T01:52:46Z"));
     }
 

@@ -185,21 +185,23 @@ impl ImageToVideo {
             }
             Some(d) => return Err(Error::invalid("duration", d, "must be 5 or 10 (seconds)")),
         };
-        let wire = |field: &'static str, value: &str, e: types::error::ConversionError| {
-            Error::invalid(field, format!("{value:?}"), format!("rejected by the spec's schema: {e}"))
-        };
-        Ok(types::ImageToVideoRequest {
-            prompt_image: self.prompt_image.parse().map_err(|e| wire("promptImage", &self.prompt_image, e))?,
-            model: model.parse().map_err(|e| wire("model", model, e))?,
-            prompt_text: match &self.prompt_text {
-                Some(t) => Some(t.parse().map_err(|e| wire("promptText", t, e))?),
-                None => None,
-            },
-            seed: self.seed.map(|s| s as i64),
-            watermark: self.watermark,
-            duration,
-            ratio: self.ratio,
-        })
+        let prompt_text = self.prompt_text.as_deref().map(str::parse::<types::ImageToVideoRequestPromptText>);
+        let prompt_text =
+            prompt_text.transpose().map_err(|e| Error::invalid("promptText", "(given)", e.to_string()))?;
+        // The generated builder, not a struct literal: a property added to the spec appears as a
+        // field of the generated type without this file having to change.
+        types::ImageToVideoRequest::builder()
+            .prompt_image(self.prompt_image.as_str())
+            .model(model)
+            .prompt_text(prompt_text)
+            .seed(self.seed.map(|s| s as i64))
+            .watermark(self.watermark)
+            .duration(duration)
+            .ratio(self.ratio)
+            .try_into()
+            .map_err(|e: types::error::ConversionError| {
+                Error::invalid("request", "(built)", format!("rejected by the spec's schema: {e}"))
+            })
     }
 }
 

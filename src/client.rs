@@ -105,12 +105,15 @@ async fn api_error(response: ResponseValue<ByteStream>) -> Error {
 
 /// Code and message from any error-body shape this stack sends; `(None, None)` for others.
 pub fn decode_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
-    let Ok(parsed) = serde_json::from_slice::<types::ErrorBody>(body) else { return (None, None) };
+    // Each shape is tried on its own: the generated `ErrorBody` flattens the three `anyOf`
+    // branches, and serde's flatten lets a failed branch (`NestedError` on `{"error": "text"}`)
+    // consume the `error` key before the next branch sees it.
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(body) else { return (None, None) };
     let text = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-    if let Some(g) = parsed.subtype_0 {
+    if let Ok(g) = serde_json::from_value::<types::GatewayError>(parsed.clone()) {
         return (text(Some(g.code)), text(g.message));
     }
-    if let Some(n) = parsed.subtype_1 {
+    if let Ok(n) = serde_json::from_value::<types::NestedError>(parsed.clone()) {
         let code = match n.error.code {
             Some(serde_json::Value::String(s)) => Some(s),
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
@@ -118,7 +121,7 @@ pub fn decode_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
         };
         return (text(code).or(text(n.error.type_)), text(n.error.message));
     }
-    if let Some(p) = parsed.subtype_2 {
+    if let Ok(p) = serde_json::from_value::<types::PlainError>(parsed) {
         return (None, text(Some(p.error)));
     }
     (None, None)

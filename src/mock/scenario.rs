@@ -1,0 +1,288 @@
+//! What the simulator does with a task (timing, outcome, shape) and which faults it injects.
+
+use std::time::Duration;
+
+/// How a task created on the simulator behaves: how long it stays invisible, pending and
+/// running, how it ends, which shape the poll route answers in, and which faults are injected.
+///
+/// Every task takes a copy of the scenario when it is created, so changing the server's faults
+/// later (see [`MockServer::add_fault`](super::MockServer::add_fault)) never alters a task's
+/// timeline.
+///
+/// ```
+/// use std::time::Duration;
+/// use cometapi_runway::mock::{Outcome, ResponseShape, Scenario};
+///
+/// let scenario = Scenario::default()
+///     .not_found_polls(2)
+///     .pending_for(Duration::from_millis(10))
+///     .running_for(Duration::from_millis(50))
+///     .outcome(Outcome::fail("SAFETY.INPUT.IMAGE", "The image was flagged"))
+///     .shape(ResponseShape::Envelope);
+/// assert_eq!(scenario.not_found_polls, 2);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Scenario {
+    /// The first this many polls of each task answer HTTP 400 `task_not_exist` (default 1).
+    pub not_found_polls: u32,
+    /// How long a task stays `THROTTLED` right after creation, before `PENDING` (default 0).
+    pub throttled_for: Duration,
+    /// How long a task stays `PENDING` (after any throttling; default 30 ms).
+    pub pending_for: Duration,
+    /// How long a task stays `RUNNING`, its progress rising from 0 to 1 (default 100 ms).
+    pub running_for: Duration,
+    /// Whether `RUNNING` answers carry `progress` (default `true`).
+    pub report_progress: bool,
+    /// How the task ends (default [`Outcome::Succeed`]).
+    pub outcome: Outcome,
+    /// Which shape the poll route answers in (default [`ResponseShape::Alternating`]).
+    pub shape: ResponseShape,
+    /// Injected faults, in the order they are tried (default none).
+    pub faults: Vec<(Fault, Route)>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            not_found_polls: 1,
+            throttled_for: Duration::ZERO,
+            pending_for: Duration::from_millis(30),
+            running_for: Duration::from_millis(100),
+            report_progress: true,
+            outcome: Outcome::Succeed,
+            shape: ResponseShape::Alternating,
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl Scenario {
+    /// The first `n` polls of each task answer `task_not_exist`.
+    pub fn not_found_polls(mut self, n: u32) -> Self {
+        self.not_found_polls = n;
+        self
+    }
+
+    /// Time spent `THROTTLED` before `PENDING`.
+    pub fn throttled_for(mut self, d: Duration) -> Self {
+        self.throttled_for = d;
+        self
+    }
+
+    /// Time spent `PENDING`.
+    pub fn pending_for(mut self, d: Duration) -> Self {
+        self.pending_for = d;
+        self
+    }
+
+    /// Time spent `RUNNING`.
+    pub fn running_for(mut self, d: Duration) -> Self {
+        self.running_for = d;
+        self
+    }
+
+    /// Whether `RUNNING` answers carry `progress`.
+    pub fn report_progress(mut self, yes: bool) -> Self {
+        self.report_progress = yes;
+        self
+    }
+
+    /// How tasks end.
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    /// Which shape the poll route answers in.
+    pub fn shape(mut self, shape: ResponseShape) -> Self {
+        self.shape = shape;
+        self
+    }
+
+    /// Adds a fault on its default route (see [`Fault::default_route`]).
+    pub fn fault(mut self, fault: Fault) -> Self {
+        let route = fault.default_route();
+        self.faults.push((fault, route));
+        self
+    }
+
+    /// Adds a fault on the given route, overriding its default.
+    pub fn fault_on(mut self, route: Route, fault: Fault) -> Self {
+        self.faults.push((fault, route));
+        self
+    }
+}
+
+/// How a task ends once its `RUNNING` phase is over.
+///
+/// ```
+/// use cometapi_runway::mock::Outcome;
+/// let failed = Outcome::fail("SAFETY.INPUT.IMAGE", "The input image was flagged");
+/// assert!(matches!(failed, Outcome::Fail { .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// `SUCCEEDED`, with `output: ["{base_url}/files/{id}.mp4"]` (a real, playable MP4).
+    #[default]
+    Succeed,
+    /// `FAILED`, with `failure` (human text) and `failureCode` (dot-separated).
+    Fail {
+        /// `failureCode`, e.g. `SAFETY.INPUT.IMAGE`.
+        code: String,
+        /// `failure`, the human-readable text.
+        message: String,
+    },
+    /// `CANCELLED`.
+    Cancel,
+    /// Never ends: stays `RUNNING`, its progress creeping towards (never reaching) 1.
+    NeverFinish,
+}
+
+impl Outcome {
+    /// `FAILED` with this failure code and text.
+    pub fn fail(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Outcome::Fail { code: code.into(), message: message.into() }
+    }
+}
+
+/// Which shape the poll route answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResponseShape {
+    /// Runway's own task object: `{"id", "status", "createdAt", "progress", "output", ...}`.
+    Plain,
+    /// CometAPI's envelope: `{"code":"success","message":"","data":{"task_id", "status":
+    /// "IN_PROGRESS", "progress":"35%", ..., "data": <the Runway task>}}`.
+    Envelope,
+    /// Plain on a task's 1st, 3rd, ... visible poll, envelope on the 2nd, 4th, ... (the real
+    /// route mixes both for the same task).
+    #[default]
+    Alternating,
+}
+
+/// A route of the simulator, to aim a fault at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Route {
+    /// `POST /runwayml/v1/image_to_video`.
+    Create,
+    /// `GET /runwayml/v1/tasks/{id}`.
+    Poll,
+    /// `GET /files/{id}.mp4` (the output "CDN").
+    Download,
+    /// Create and poll (the gateway's routes, not the CDN).
+    Api,
+    /// Every route, the download included.
+    Any,
+}
+
+impl Route {
+    /// Whether a fault aimed at `self` applies to a request on `actual`.
+    pub fn matches(self, actual: Route) -> bool {
+        match self {
+            Route::Any => true,
+            Route::Api => matches!(actual, Route::Create | Route::Poll),
+            other => other == actual,
+        }
+    }
+}
+
+/// A fault the simulator injects on the first `times` requests its route receives.
+///
+/// Faults are tried in the order they were added; a request gets at most one answering fault
+/// (the first one that still has `times` left), plus any [`Fault::Slow`] delay. Requests
+/// answered by a fault never reach the task: they do not count as polls (for
+/// [`Scenario::not_found_polls`] or the alternating shape).
+///
+/// Default routes ([`Fault::default_route`]), overridable with [`Scenario::fault_on`]:
+///
+/// | fault | default route | answer |
+/// |---|---|---|
+/// | [`RateLimit`](Fault::RateLimit) | [`Route::Api`] | 429, OpenAI-style body, `Retry-After` if set |
+/// | [`ServerError`](Fault::ServerError) | its `on` field | `status`, gateway body `{"code":"upstream_error",...}` |
+/// | [`GarbageBody`](Fault::GarbageBody) | [`Route::Poll`] | 200 with a body that is not JSON |
+/// | [`HtmlErrorPage`](Fault::HtmlErrorPage) | [`Route::Api`] | `status`, `text/html` page from a proxy |
+/// | [`Slow`](Fault::Slow) | [`Route::Api`] | the normal answer (or another fault's), `delay` late |
+///
+/// **A `ServerError` on [`Route::Create`] is answered after the task was created**: the task
+/// exists and runs, only the answer with its id is lost. That is the case where a client must
+/// not blindly retry the create (it would pay for a second task). A create that fails
+/// validation gets its 400 and does not use the fault up. Other faults on create (rate limit,
+/// HTML page, garbage) answer before anything is created, like a gateway or proxy in front would.
+/// A `Slow` create is handled at once and answered late: the task exists even if the client gave up.
+///
+/// ```
+/// use std::time::Duration;
+/// use cometapi_runway::mock::{Fault, Route, Scenario};
+/// let scenario = Scenario::default()
+///     .fault(Fault::RateLimit { times: 1, retry_after: Some(1) })
+///     .fault(Fault::ServerError { status: 502, times: 1, on: Route::Create })
+///     .fault_on(Route::Download, Fault::Slow { delay: Duration::from_millis(20), times: 1 });
+/// assert_eq!(scenario.faults.len(), 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// 429 with `{"error":{"message":..., "type":"rate_limit_error", "code":"rate_limit_exceeded"}}`
+    /// and, when set, `Retry-After: <seconds>`.
+    RateLimit {
+        /// How many requests get it.
+        times: u32,
+        /// `Retry-After` in seconds, if any.
+        retry_after: Option<u64>,
+    },
+    /// A 5xx (or any status) with a gateway body `{"code":"upstream_error","message":...,"data":null}`.
+    ServerError {
+        /// The HTTP status, e.g. 500, 502, 503.
+        status: u16,
+        /// How many requests get it.
+        times: u32,
+        /// Which route it applies to.
+        on: Route,
+    },
+    /// 200 with `application/json` content type and a body that is not JSON.
+    GarbageBody {
+        /// How many requests get it.
+        times: u32,
+    },
+    /// An HTML error page (`text/html`) such as a proxy or CDN in front would send.
+    HtmlErrorPage {
+        /// The HTTP status, e.g. 502.
+        status: u16,
+        /// How many requests get it.
+        times: u32,
+    },
+    /// Waits `delay` before answering.
+    Slow {
+        /// How long to wait.
+        delay: Duration,
+        /// How many requests get it.
+        times: u32,
+    },
+}
+
+impl Fault {
+    /// The route this fault applies to unless given one with [`Scenario::fault_on`].
+    pub fn default_route(&self) -> Route {
+        match self {
+            Fault::RateLimit { .. } => Route::Api,
+            Fault::ServerError { on, .. } => *on,
+            Fault::GarbageBody { .. } => Route::Poll,
+            Fault::HtmlErrorPage { .. } => Route::Api,
+            Fault::Slow { .. } => Route::Api,
+        }
+    }
+
+    /// How many requests it applies to.
+    pub fn times(&self) -> u32 {
+        match self {
+            Fault::RateLimit { times, .. }
+            | Fault::ServerError { times, .. }
+            | Fault::GarbageBody { times }
+            | Fault::HtmlErrorPage { times, .. }
+            | Fault::Slow { times, .. } => *times,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The simulator's memory: tasks, remaining faults and the request log.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use tokio::time::Instant;
+
+use super::scenario::{Fault, Outcome, ResponseShape, Route, Scenario};
+
+/// One request the simulator received, recorded before it was answered.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use cometapi_runway::mock::{MockServer, Route};
+/// let server = MockServer::start().await;
+/// // ... run code against server.base_url() ...
+/// for request in server.requests_on(Route::Download) {
+///     assert!(request.header("authorization").is_none());
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    /// The query string, if any (without `?`).
+    pub query: Option<String>,
+    /// All headers as received.
+    pub headers: HeaderMap,
+    /// The body as received.
+    pub body: Bytes,
+    /// Which simulator route it hit (`None` for an unknown path).
+    pub route: Option<Route>,
+}
+
+impl RecordedRequest {
+    /// A header's value as text (`None` if absent or not visible ASCII).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A task as the simulator keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskRecord {
+    pub id: String,
+    pub created: Instant,
+    pub created_wall: SystemTime,
+    /// Polls that reached this task (faulted ones excluded).
+    pub polls: u32,
+    pub not_found_polls: u32,
+    pub throttled_for: Duration,
+    pub pending_for: Duration,
+    pub running_for: Duration,
+    pub report_progress: bool,
+    pub outcome: Outcome,
+    pub shape: ResponseShape,
+}
+
+/// Where a task is on its timeline at some instant.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Phase {
+    Throttled,
+    Pending,
+    /// Progress 0..1; `started` is when RUNNING began.
+    Running {
+        progress: f64,
+        started: Instant,
+    },
+    /// The outcome happened at `started + running_for`.
+    Done {
+        started: Instant,
+        finished: Instant,
+    },
+}
+
+impl TaskRecord {
+    pub fn phase_at(&self, now: Instant) -> Phase {
+        let elapsed = now.saturating_duration_since(self.created);
+        if elapsed < self.throttled_for {
+            return Phase::Throttled;
+        }
+        let pending_end = self.throttled_for + self.pending_for;
+        if elapsed < pending_end {
+            return Phase::Pending;
+        }
+        let started = self.created + pending_end;
+        let run = elapsed - pending_end;
+        if matches!(self.outcome, Outcome::NeverFinish) {
+            // Creeps towards 1 without reaching it: 0.99 at running_for, then slower.
+            let total = self.running_for.as_secs_f64().max(1e-3);
+            let x = run.as_secs_f64() / total;
+            let progress = if x <= 1.0 { 0.99 * x } else { 1.0 - 0.01 / x };
+            return Phase::Running { progress: progress.min(0.999), started };
+        }
+        if run < self.running_for {
+            let progress = run.as_secs_f64() / self.running_for.as_secs_f64().max(1e-9);
+            return Phase::Running { progress: progress.clamp(0.0, 1.0), started };
+        }
+        Phase::Done { started, finished: started + self.running_for }
+    }
+}
+
+/// A fault with how many uses it has left.
+#[derive(Debug, Clone)]
+pub(crate) struct ArmedFault {
+    pub fault: Fault,
+    pub route: Route,
+    pub left: u32,
+}
+
+/// Everything behind the server's mutex.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub api_key: String,
+    pub base_url: String,
+    pub scenario: Scenario,
+    pub faults: Vec<ArmedFault>,
+    pub tasks: HashMap<String, TaskRecord>,
+    /// Task ids in creation order.
+    pub order: Vec<String>,
+    pub log: Vec<RecordedRequest>,
+}
+
+/// What a request gets from the fault table.
+#[derive(Debug, Default)]
+pub(crate) struct FaultPick {
+    pub delay: Option<Duration>,
+    pub answer: Option<Fault>,
+}
+
+impl State {
+    pub fn new(api_key: String, base_url: String, scenario: Scenario) -> Self {
+        let faults = scenario
+            .faults
+            .iter()
+            .map(|(fault, route)| ArmedFault { fault: fault.clone(), route: *route, left: fault.times() })
+            .collect();
+        State { api_key, base_url, scenario, faults, tasks: HashMap::new(), order: Vec::new(), log: Vec::new() }
+    }
+
+    pub fn add_fault(&mut self, fault: Fault, route: Route) {
+        let left = fault.times();
+        self.faults.push(ArmedFault { fault, route, left });
+    }
+
+    /// Takes (uses up) the faults that apply to a request on `route`: the first `Slow` (if
+    /// `allow_slow`) and the first answering fault that `answering` accepts (the create route
+    /// takes a server error only after the task exists).
+    pub fn take_faults(&mut self, route: Route, allow_slow: bool, answering: impl Fn(&Fault) -> bool) -> FaultPick {
+        let mut pick = FaultPick::default();
+        for armed in self.faults.iter_mut().filter(|f| f.left > 0 && f.route.matches(route)) {
+            match &armed.fault {
+                Fault::Slow { delay, .. } => {
+                    if allow_slow && pick.delay.is_none() {
+                        pick.delay = Some(*delay);
+                        armed.left -= 1;
+                    }
+                }
+                other => {
+                    if pick.answer.is_none() && answering(other) {
+                        pick.answer = Some(other.clone());
+                        armed.left -= 1;
+                    }
+                }
+            }
+        }
+        pick
+    }
+
+    /// Creates a task from the current scenario and returns its id.
+    pub fn create_task(&mut self) -> String {
+        let id = new_task_id();
+        let s = &self.scenario;
+        let record = TaskRecord {
+            id: id.clone(),
+            created: Instant::now(),
+            created_wall: SystemTime::now(),
+            polls: 0,
+            not_found_polls: s.not_found_polls,
+            throttled_for: s.throttled_for,
+            pending_for: s.pending_for,
+            running_for: s.running_for,
+            report_progress: s.report_progress,
+            outcome: s.outcome.clone(),
+            shape: s.shape,
+        };
+        self.tasks.insert(id.clone(), record);
+        self.order.push(id.clone());
+        id
+    }
+}
+
+/// A random UUID v4 in its usual text form.
+pub(crate) fn new_task_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}

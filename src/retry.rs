@@ -1,11 +1,33 @@
 //! When a failed request is tried again, and after how long.
 //!
+//! # Why a create call is retried so rarely
+//!
 //! A create call costs money, so it is retried only where the task was certainly not created:
-//! the connection failed before the request was sent, or the service answered `429` (rate limits
-//! are enforced before the task exists). A `5xx` or a timeout after sending may mean the task *was*
-//! created and only the answer was lost; retrying would create a second paid task, so it is not
-//! done unless the caller opts in with [`RetryPolicy::retry_create_on_server_error`].
-//! Polls are free to repeat and are retried on connect errors, timeouts, 408/429/500/502/503/504.
+//! the connection failed before the request was sent (refused, DNS, TLS, connect timeout:
+//! [`reqwest::Error::is_connect`]), or the service answered `429` (rate limits are enforced
+//! before a task exists). A `5xx`, a timeout, a reset or an unreadable `200` *after* the request
+//! was sent may mean the task was created and only the answer was lost: the gateway forwards the
+//! request upstream before it fails, and a timeout says nothing about how far the request got.
+//! Retrying then would create, and bill, a second task — the failure the official SDKs have
+//! when they retry `POST` on `5xx`. So it is not done unless the caller opts in with
+//! [`RetryPolicy::retry_create_on_server_error`]. The caller gets a typed error instead and can
+//! decide (the task, if it exists, shows up in the CometAPI dashboard).
+//!
+//! # Polls
+//!
+//! Polls are free to repeat and are retried on connect errors, timeouts, resets, 408, 429,
+//! 500/502/503/504 and on a `200` whose body is not a task in either shape (a proxy's page, a
+//! body cut short). Other `4xx` answers are final: retrying cannot fix them.
+//!
+//! # How long
+//!
+//! Exponential backoff with full jitter (a uniform pause between zero and
+//! `base_delay * 2^retry`, capped at `max_delay`), so many clients that failed together do not
+//! retry together. A `Retry-After` header, in seconds or as an HTTP date, replaces the backoff,
+//! but never beyond `max_retry_after`: a server cannot park a client for an hour.
+//! The number of retries is bounded, and requests in flight on one client are bounded by
+//! [`ClientBuilder::max_concurrent_requests`](crate::ClientBuilder::max_concurrent_requests);
+//! a request waiting out its pause holds no slot.
 
 use std::time::{Duration, SystemTime};
 
@@ -51,6 +73,8 @@ pub(crate) enum Failure {
     Connect,
     /// A timeout, a reset, or a body cut short after the request was sent.
     AfterSend,
+    /// A `2xx` answer whose body could not be what the call returns.
+    Undecodable,
     /// The server answered with this status.
     Status(u16),
 }
@@ -107,6 +131,8 @@ impl RetryPolicy {
             Failure::Status(408 | 500 | 502 | 503 | 504) | Failure::AfterSend => {
                 !is_create || self.retry_create_on_server_error
             }
+            // A readable-or-not 2xx on create means the task exists: never create another.
+            Failure::Undecodable => !is_create,
             Failure::Status(_) => false,
         }
     }
@@ -150,6 +176,9 @@ mod tests {
         assert!(!p.should_retry(true, Failure::AfterSend));
         assert!(p.should_retry(false, Failure::AfterSend));
         assert!(!p.should_retry(false, Failure::Status(400)));
+        assert!(p.should_retry(false, Failure::Undecodable));
+        assert!(!p.should_retry(true, Failure::Undecodable));
+        assert!(!RetryPolicy::default().retry_create_on_server_error(true).should_retry(true, Failure::Undecodable));
         let opt_in = RetryPolicy::default().retry_create_on_server_error(true);
         assert!(opt_in.should_retry(true, Failure::Status(503)));
     }

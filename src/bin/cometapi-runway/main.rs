@@ -1,1 +1,94 @@
-fn main() {}
+//! `cometapi-runway`: image to video from the command line, against CometAPI or the built-in
+//! simulator. Parses, dispatches, and turns every outcome into an exit code.
+
+mod args;
+mod commands;
+mod exit;
+mod image;
+mod output;
+mod progress;
+mod simulator;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{
+    args::{Cli, Command},
+    commands::Session,
+    exit::Failure,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = cli.global.json;
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            output::failure(&failure, json);
+            failure.code.into()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Generate { request, wait } => {
+            let request = commands::request(request)?;
+            commands::check_output(wait)?;
+            Session::connect(global).await?.generate(&request, wait).await
+        }
+        Command::Create { request } => {
+            let request = commands::request(request)?;
+            Session::connect(global).await?.create(&request).await
+        }
+        Command::Status { id } => Session::connect(global).await?.status(id).await,
+        Command::Wait { id, wait } => {
+            commands::check_output(wait)?;
+            Session::connect(global).await?.wait(id, wait).await
+        }
+        Command::Ratios => {
+            output::ratios(global.json);
+            Ok(())
+        }
+        Command::MockServer(args) => simulator::serve(args, global.json, global.quiet).await,
+        Command::Schema => schema(global.json),
+    }
+}
+
+/// The create request's JSON Schema, from the types generated from the spec: pretty for
+/// people, one line with `--json`.
+fn schema(json: bool) -> Result<(), Failure> {
+    let schema = schemars::schema_for!(cometapi_runway::types::ImageToVideoRequest);
+    let value = serde_json::to_value(&schema)
+        .map_err(|e| Failure::new(exit::Code::Api, "error", format!("cannot render the schema: {e}")))?;
+    if json {
+        output::json_line(&value);
+    } else {
+        output::text(&serde_json::to_string_pretty(&value).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// `-v`: the library's request log; `-vv`: everything it traces. Only the library's own
+/// events are shown: it never records the key, and no arguments are ever logged here.
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("cometapi_runway={level}")))
+        .with_writer(std::io::stderr)
+        .init();
+}

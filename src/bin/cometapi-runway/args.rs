@@ -1,0 +1,215 @@
+//! The command line, as clap reads it.
+//!
+//! No type here derives `Debug`: the key travels in [`Global::api_key`], and nothing should
+//! ever be able to print it by formatting the arguments.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use cometapi_runway::{Ratio, DEFAULT_RUNWAY_VERSION};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// Turn a still image into a Runway video through CometAPI.
+///
+/// Try it without a key against the built-in simulator:
+///   cometapi-runway --mock generate --image https://example.com/cat.jpg --prompt "the cat yawns" --output cat.mp4
+#[derive(Parser)]
+#[command(name = "cometapi-runway", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts, before or after its name.
+#[derive(Args)]
+pub struct Global {
+    /// CometAPI key (never printed, never logged)
+    #[arg(long, env = "COMETAPI_KEY", hide_env_values = true, global = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+
+    /// Where the API lives (default https://api.cometapi.com)
+    #[arg(long, env = "COMETAPI_BASE_URL", global = true, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// The X-Runway-Version header sent with every request
+    #[arg(long, default_value = DEFAULT_RUNWAY_VERSION, global = true, value_name = "VERSION")]
+    pub runway_version: String,
+
+    /// Run against a simulator of the service started inside this process; no key needed
+    #[arg(long, global = true)]
+    pub mock: bool,
+
+    /// Print exactly one JSON object on stdout: the result, or {"error": {...}} on failure
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// No progress or status lines on stderr (errors are still printed)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Trace requests on stderr (-v: each request, -vv: everything); the key is never shown
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// How long `task_not_exist` counts as "not visible yet" while waiting (default 30 s; 2 s with --mock)
+    #[arg(long, global = true, hide = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub not_found_grace: Option<Duration>,
+
+    /// Poll at this fixed interval instead of the ETA-aware schedule (for tests)
+    #[arg(long, global = true, hide = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_interval: Option<Duration>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a task, wait for it with progress, and download the video
+    Generate {
+        #[command(flatten)]
+        request: RequestArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Create a task and print its id, without waiting
+    Create {
+        #[command(flatten)]
+        request: RequestArgs,
+    },
+    /// Show a task as the service sees it now (exit 4 if it failed or was cancelled)
+    Status {
+        /// The task id, as printed by `create`
+        id: String,
+    },
+    /// Wait for a task created earlier (perhaps by another process) and download the video
+    Wait {
+        /// The task id, as printed by `create`
+        id: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// List the output ratios the API accepts
+    Ratios,
+    /// Run the simulator of the service standalone until Ctrl-C, printing its base URL and key
+    MockServer(MockServerArgs),
+    /// Print the JSON Schema of the create request
+    Schema,
+}
+
+/// What to generate: the fields of the create request.
+#[derive(Args)]
+pub struct RequestArgs {
+    /// Source image: an https:// URL, or a local JPEG, PNG or WebP file (sent inline as a data URI)
+    #[arg(long, value_name = "URL_OR_FILE")]
+    pub image: String,
+
+    /// What should move and how (at most 512 characters)
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+
+    /// Model id, e.g. gen3a_turbo or gen4_turbo
+    #[arg(long, default_value = "gen3a_turbo", value_name = "MODEL")]
+    pub model: String,
+
+    /// Output ratio (see `ratios`), or `auto` for the one closest to a local image's shape
+    #[arg(long, value_parser = parse_ratio, value_name = "W:H|auto")]
+    pub ratio: Option<RatioChoice>,
+
+    /// Video length in seconds: 5 or 10
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u32>,
+
+    /// Seed for reproducible results, 0 to 999999999
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Add a Runway watermark
+    #[arg(long)]
+    pub watermark: bool,
+}
+
+/// How to wait and where the video goes.
+#[derive(Args)]
+pub struct WaitArgs {
+    /// Give up waiting after this long: seconds, or e.g. 90s, 5m (default 10 minutes)
+    #[arg(long, value_parser = parse_duration, value_name = "SECS")]
+    pub timeout: Option<Duration>,
+
+    /// Where to save the video (default: <task id>.mp4)
+    #[arg(short, long, value_name = "FILE", conflicts_with = "no_download")]
+    pub output: Option<PathBuf>,
+
+    /// Do not download; print the output URL instead
+    #[arg(long)]
+    pub no_download: bool,
+
+    /// Replace the output file if it exists
+    #[arg(long, conflicts_with = "no_download")]
+    pub force: bool,
+}
+
+#[derive(Args)]
+pub struct MockServerArgs {
+    /// Port on 127.0.0.1 (0 picks a free one)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub port: u16,
+
+    /// The key the simulator accepts (the global --api-key and COMETAPI_KEY are ignored here)
+    #[arg(long, default_value = "mock-key", value_name = "KEY")]
+    pub key: String,
+
+    /// How long each task stays PENDING
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub pending_for: Duration,
+
+    /// How long each task stays RUNNING, progress rising as it goes
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub running_for: Duration,
+}
+
+/// `--ratio`: a fixed ratio, or one derived from the image.
+#[derive(Clone, Copy)]
+pub enum RatioChoice {
+    Fixed(Ratio),
+    Auto,
+}
+
+fn parse_ratio(text: &str) -> Result<RatioChoice, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(RatioChoice::Auto);
+    }
+    Ratio::parse(text).map(RatioChoice::Fixed).map_err(|e| format!("{e}, or auto"))
+}
+
+/// Seconds (`90`, `1.5`) or a humantime duration (`90s`, `5m`, `250ms`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let parsed = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
+        Ok(_) => Err("must be a non-negative number of seconds".to_string()),
+        Err(_) => humantime::parse_duration(text).map_err(|e| format!("{e} (try e.g. 90, 90s or 5m)")),
+    }?;
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_seconds_and_humantime() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,206 @@
+//! What each subcommand does, through the library's public API only.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use cometapi_runway::{mock::MockServer, Client, DownloadOptions, ImageToVideo, PollPolicy, Task, WaitOptions};
+use serde_json::json;
+
+use crate::{
+    args::{Global, RequestArgs, WaitArgs},
+    exit::{Code, Failure},
+    image, output,
+    progress::Progress,
+    simulator,
+};
+
+/// How long `task_not_exist` is ridden out with `--mock`: the in-process simulator only knows
+/// tasks created by this very process, so an unknown id is unknown for good.
+const MOCK_NOT_FOUND_GRACE: Duration = Duration::from_secs(2);
+/// Polls with `--mock`: often enough that the progress visibly moves.
+const MOCK_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A client, and the simulator it talks to with `--mock` (kept alive as long as the client).
+pub struct Session {
+    client: Client,
+    wait: WaitOptions,
+    json: bool,
+    progress: Progress,
+    _simulator: Option<MockServer>,
+}
+
+impl Session {
+    /// Builds the client from the global flags; starts the simulator for `--mock`.
+    pub async fn connect(global: &Global) -> Result<Session, Failure> {
+        let mut wait = WaitOptions::default();
+        let mut builder = Client::builder().runway_version(global.runway_version.clone());
+        let simulator = if global.mock {
+            let server = simulator::for_cli().try_start().await.map_err(|e| {
+                Failure::new(Code::Api, "io", format!("cannot start the built-in simulator on loopback: {e}"))
+            })?;
+            builder = builder.api_key(server.api_key()).base_url(server.base_url());
+            wait = wait.poll_policy(PollPolicy::fixed(MOCK_POLL_INTERVAL)).not_found_grace(MOCK_NOT_FOUND_GRACE);
+            Some(server)
+        } else {
+            let key = global.api_key.as_deref().filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+                Failure::usage(
+                    "no API key: set COMETAPI_KEY (or pass --api-key), or pass --mock to try the built-in simulator",
+                )
+            })?;
+            builder = builder.api_key(key);
+            if let Some(url) = &global.base_url {
+                builder = builder.base_url(url.clone());
+            }
+            None
+        };
+        if let Some(grace) = global.not_found_grace {
+            wait = wait.not_found_grace(grace);
+        }
+        if let Some(interval) = global.poll_interval {
+            wait = wait.poll_policy(PollPolicy::fixed(interval));
+        }
+        let client = builder.build()?;
+        Ok(Session {
+            client,
+            wait,
+            json: global.json,
+            progress: Progress::new(global.quiet, global.verbose > 0),
+            _simulator: simulator,
+        })
+    }
+
+    /// `create`: prints the id.
+    pub async fn create(&self, request: &ImageToVideo) -> Result<(), Failure> {
+        let id = self.client.create(request).await?;
+        if self.json {
+            output::json_line(&json!({ "id": id }));
+        } else {
+            output::text(&id);
+        }
+        Ok(())
+    }
+
+    /// `generate`: create, then as `wait`.
+    pub async fn generate(&self, request: &ImageToVideo, args: &WaitArgs) -> Result<(), Failure> {
+        let id = self.client.create(request).await?;
+        self.progress.note(&format!("created task {id}"));
+        self.wait(&id, args).await
+    }
+
+    /// `wait`: wait with progress, then download unless told not to.
+    pub async fn wait(&self, id: &str, args: &WaitArgs) -> Result<(), Failure> {
+        let progress = self.progress.clone();
+        let mut options = self.wait.clone().on_update(move |task| progress.update(task));
+        if let Some(timeout) = args.timeout {
+            options = options.timeout(timeout);
+        }
+        self.progress.waiting(id);
+        let task = self.client.wait_with(id, &options).await.map_err(|e| Failure::from(e).for_task(id))?;
+        let Some(url) = task.output.first().cloned() else {
+            return Err(Failure::new(Code::Api, "no_output", "the task succeeded but the service gave no output URL")
+                .for_task(id));
+        };
+        if args.no_download {
+            self.progress.finish(&format!("task {id} succeeded"));
+            if self.json {
+                output::json_line(&output::task_object(&task, &[]));
+            } else {
+                output::text(&task.output.join("\n"));
+            }
+            return Ok(());
+        }
+        let path = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("{id}.mp4")));
+        let bytes = self.download(&task, &url, &path, args.force).await?;
+        self.progress.finish(&format!("saved {} ({bytes} bytes) from task {id}", path.display()));
+        if self.json {
+            output::json_line(&output::task_object(
+                &task,
+                &[("file", json!(path.display().to_string())), ("bytes", json!(bytes))],
+            ));
+        } else {
+            output::text(&path.display().to_string());
+        }
+        Ok(())
+    }
+
+    async fn download(&self, task: &Task, url: &str, path: &Path, force: bool) -> Result<u64, Failure> {
+        if !force && path.exists() {
+            return Err(Failure::usage(format!(
+                "{} exists; the task succeeded: save it elsewhere with: cometapi-runway wait {} --output FILE \
+                 (or add --force to replace it)",
+                path.display(),
+                task.id
+            ))
+            .for_task(&task.id));
+        }
+        self.progress.downloading();
+        let progress = self.progress.clone();
+        let options = DownloadOptions::default().overwrite(force).on_progress(move |done, total| {
+            progress.downloaded(done, total);
+        });
+        self.client.download_with(url, path, &options).await.map_err(|e| Failure::from(e).for_task(&task.id))
+    }
+
+    /// `status`: one poll. A task that failed or was cancelled exits 4, like `wait` would.
+    pub async fn status(&self, id: &str) -> Result<(), Failure> {
+        let task = self.client.get_task(id).await?;
+        if self.json {
+            output::json_line(&output::task_object(&task, &[]));
+        } else {
+            output::text(&output::task_text(&task));
+        }
+        let ended_badly = match task.status {
+            cometapi_runway::TaskStatus::Failed => Some("task_failed"),
+            cometapi_runway::TaskStatus::Cancelled => Some("task_cancelled"),
+            _ => None,
+        };
+        match ended_badly {
+            // The task itself was printed as the result; only the exit code tells.
+            Some(kind) => Err(Failure::new(Code::TaskFailed, kind, format!("task {id} is {}", task.status))
+                .for_task(id)
+                .quiet_on_stdout()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads the request flags into a request, checking every rule: nothing is sent on error.
+pub fn request(args: &RequestArgs) -> Result<ImageToVideo, Failure> {
+    let image = image::resolve(&args.image)?;
+    let mut request =
+        ImageToVideo::new(image.prompt_image.clone()).model(args.model.as_str()).watermark(args.watermark);
+    if let Some(ratio) = image.ratio(args.ratio)? {
+        request = request.ratio(ratio);
+    }
+    if let Some(text) = &args.prompt {
+        request = request.prompt_text(text.clone());
+    }
+    if let Some(seed) = args.seed {
+        request = request.seed(seed);
+    }
+    if let Some(d) = args.duration {
+        request = request.duration(d);
+    }
+    request.build()?;
+    Ok(request)
+}
+
+/// Refuses to start a paid task whose video could not be saved where asked.
+pub fn check_output(args: &WaitArgs) -> Result<(), Failure> {
+    let Some(path) = &args.output else { return Ok(()) };
+    if !args.force && path.exists() {
+        return Err(Failure::usage(format!(
+            "{} exists; choose another --output or add --force to replace it (nothing was sent)",
+            path.display()
+        )));
+    }
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(Failure::usage(format!(
+            "the directory {} of --output does not exist; create it first (nothing was sent)",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}

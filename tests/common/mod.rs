@@ -157,3 +157,10 @@ pub fn envelope(gateway_status: &str, gateway: Value, nested: Option<Value>) -> 
     }
     json!({"code": "success", "message": "", "data": data})
 }
+
+/// The spec, `openapi/cometapi-runway.yaml`, as JSON.
+pub fn spec() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/cometapi-runway.yaml");
+    let text = std::fs::read_to_string(path).expect("the spec is readable");
+    serde_norway::from_str(&text).expect("the spec is valid YAML")
+}

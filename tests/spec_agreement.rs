@@ -1,0 +1,182 @@
+//! The spec and the code generated from it agree, and so do the crate's hand-written rules:
+//! a change to the spec that the code does not follow fails here, not in production.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use cometapi_runway::{types, Model, Ratio, DEFAULT_RUNWAY_VERSION, DURATIONS, PROMPT_TEXT_MAX_UTF16, SEED_MAX};
+use serde_json::Value;
+
+/// The request schema as written in the spec.
+fn spec_request(spec: &Value) -> &Value {
+    &spec["components"]["schemas"]["ImageToVideoRequest"]
+}
+
+/// A schema from the spec's components.
+fn spec_schema<'a>(spec: &'a Value, name: &str) -> &'a Value {
+    let schema = &spec["components"]["schemas"][name];
+    assert!(schema.is_object(), "the spec has no schema {name}");
+    schema
+}
+
+/// The schema schemars derives for the generated request type.
+fn derived_request() -> Value {
+    serde_json::to_value(schemars::schema_for!(types::ImageToVideoRequest)).unwrap()
+}
+
+/// A property of the derived schema with `$ref`s and nullable `anyOf`s followed to the definition.
+fn derived_property<'a>(root: &'a Value, name: &str) -> &'a Value {
+    let mut schema = &root["properties"][name];
+    assert!(schema.is_object(), "the derived schema has no property {name}");
+    loop {
+        if let Some(target) = schema["$ref"].as_str() {
+            let name = target.strip_prefix("#/definitions/").expect("a local definition");
+            schema = &root["definitions"][name];
+        } else if let Some(branches) = schema["anyOf"].as_array() {
+            let not_null: Vec<&Value> = branches.iter().filter(|b| b["type"] != "null").collect();
+            assert_eq!(not_null.len(), 1, "{name}: one non-null branch");
+            schema = not_null[0];
+        } else {
+            return schema;
+        }
+    }
+}
+
+fn keys(object: &Value) -> BTreeSet<String> {
+    object.as_object().expect("an object").keys().cloned().collect()
+}
+
+fn strings(array: &Value) -> Vec<String> {
+    array.as_array().expect("an array").iter().map(|v| v.as_str().expect("a string").to_string()).collect()
+}
+
+fn integers(array: &Value) -> Vec<i64> {
+    array.as_array().expect("an array").iter().map(|v| v.as_i64().expect("an integer")).collect()
+}
+
+#[test]
+fn derived_schema_has_the_specs_properties_and_required_fields() {
+    let spec = common::spec();
+    let derived = derived_request();
+
+    assert_eq!(keys(&derived["properties"]), keys(&spec_request(&spec)["properties"]));
+    let required: BTreeSet<String> = strings(&derived["required"]).into_iter().collect();
+    let spec_required: BTreeSet<String> = strings(&spec_request(&spec)["required"]).into_iter().collect();
+    assert_eq!(required, spec_required);
+    assert_eq!(spec_required, BTreeSet::from(["model".to_string(), "promptImage".to_string()]));
+}
+
+#[test]
+fn derived_schema_carries_the_specs_ratio_values() {
+    let spec = common::spec();
+    let derived = derived_request();
+
+    let ratio = derived_property(&derived, "ratio");
+    assert_eq!(strings(&ratio["enum"]), strings(&spec_schema(&spec, "Ratio")["enum"]));
+    assert_eq!(strings(&ratio["enum"]).len(), 8);
+}
+
+#[test]
+fn derived_schema_carries_the_specs_duration_values() {
+    let spec = common::spec();
+    let derived = derived_request();
+
+    let duration = derived_property(&derived, "duration");
+    assert_eq!(integers(&duration["enum"]), integers(&spec_schema(&spec, "Duration")["enum"]));
+}
+
+#[test]
+fn derived_schema_types_follow_the_spec() {
+    let spec = common::spec();
+    let derived = derived_request();
+    let spec_properties = &spec_request(&spec)["properties"];
+
+    for (name, want) in [("promptImage", "string"), ("model", "string"), ("promptText", "string"), ("seed", "integer")]
+    {
+        assert_eq!(spec_properties[name]["type"], want, "spec {name}");
+        let derived_type = &derived_property(&derived, name)["type"];
+        let types: Vec<&str> = match derived_type {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
+            other => panic!("{name}: {other}"),
+        };
+        assert_eq!(types, [want], "derived {name}");
+    }
+    assert_eq!(derived_property(&derived, "watermark")["default"], spec_properties["watermark"]["default"]);
+}
+
+#[test]
+fn generated_types_enforce_the_specs_string_bounds() {
+    // The derived schema does not carry minLength/maxLength (typify checks them in the
+    // newtypes' constructors instead), so check the constructors.
+    let spec = common::spec();
+    let prompt_text = &spec_request(&spec)["properties"]["promptText"];
+    let max = prompt_text["maxLength"].as_u64().unwrap() as usize;
+    let min = prompt_text["minLength"].as_u64().unwrap() as usize;
+
+    assert!("a".repeat(max).parse::<types::ImageToVideoRequestPromptText>().is_ok());
+    assert!("a".repeat(max + 1).parse::<types::ImageToVideoRequestPromptText>().is_err());
+    assert_eq!(min, 1);
+    assert!("".parse::<types::ImageToVideoRequestPromptText>().is_err());
+    assert!("".parse::<types::ImageToVideoRequestPromptImage>().is_err());
+    assert!("".parse::<types::ImageToVideoRequestModel>().is_err());
+}
+
+#[test]
+fn generated_duration_accepts_exactly_the_specs_values() {
+    let spec = common::spec();
+    let allowed = integers(&spec_schema(&spec, "Duration")["enum"]);
+
+    for seconds in -1..=20 {
+        assert_eq!(types::Duration::try_from(seconds).is_ok(), allowed.contains(&seconds), "{seconds}");
+    }
+    assert_eq!(*types::Duration::default(), spec_schema(&spec, "Duration")["default"].as_i64().unwrap());
+}
+
+#[test]
+fn crate_limits_equal_the_specs_bounds() {
+    let spec = common::spec();
+    let properties = &spec_request(&spec)["properties"];
+
+    assert_eq!(Some(SEED_MAX), properties["seed"]["maximum"].as_u64());
+    assert_eq!(Some(0), properties["seed"]["minimum"].as_u64());
+    assert_eq!(Some(PROMPT_TEXT_MAX_UTF16 as u64), properties["promptText"]["maxLength"].as_u64());
+    let durations: Vec<i64> = DURATIONS.iter().map(|&d| i64::from(d)).collect();
+    assert_eq!(durations, integers(&spec_schema(&spec, "Duration")["enum"]));
+}
+
+#[test]
+fn ratio_all_equals_the_specs_enum_in_order() {
+    let spec = common::spec();
+    let all: Vec<String> = Ratio::ALL.iter().map(ToString::to_string).collect();
+
+    assert_eq!(all, strings(&spec_schema(&spec, "Ratio")["enum"]));
+    for r in Ratio::ALL {
+        assert_eq!(r.to_string(), format!("{}:{}", r.width(), r.height()));
+    }
+}
+
+#[test]
+fn crate_defaults_equal_the_specs_defaults() {
+    let spec = common::spec();
+    let properties = &spec_request(&spec)["properties"];
+
+    assert_eq!(Some(Model::default().as_str()), properties["model"]["default"].as_str());
+    assert_eq!(types::ImageToVideoRequestModel::default().as_str(), Model::default().as_str());
+    assert_eq!(Some(Ratio::ALL[0].to_string().as_str()), spec_schema(&spec, "Ratio")["default"].as_str());
+    // The spec's `info.version` is the Runway API version it describes.
+    assert_eq!(Some(DEFAULT_RUNWAY_VERSION), spec["info"]["version"].as_str());
+}
+
+#[test]
+fn spec_requires_the_runway_version_header_on_create_only() {
+    let spec = common::spec();
+    let parameters = &spec["components"]["parameters"];
+
+    assert_eq!(parameters["RunwayVersionRequired"]["name"], "X-Runway-Version");
+    assert_eq!(parameters["RunwayVersionRequired"]["required"], true);
+    assert_eq!(parameters["RunwayVersionOptional"]["required"], false);
+    let create = &spec["paths"]["/runwayml/v1/image_to_video"]["post"]["parameters"][0]["$ref"];
+    assert_eq!(create, "#/components/parameters/RunwayVersionRequired");
+}

@@ -191,7 +191,8 @@ impl TryFrom<types::TaskResponse> for Task {
         if task.created_at.is_none() {
             task.created_at = g
                 .submit_time
-                .filter(|t| *t > 0)
+                // RFC 3339 ends at year 9999; formatting a later time panics (found by fuzzing).
+                .filter(|t| *t > 0 && *t < 253_402_300_800)
                 .map(|t| humantime::format_rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(t as u64)).to_string());
         }
         task.settle();

@@ -145,14 +145,28 @@ impl MockServer {
         crate::Client::builder()
             .api_key(self.api_key.clone())
             .base_url(self.base_url.clone())
-            .wait_options(
-                WaitOptions::default()
-                    .poll_policy(PollPolicy::fixed(Duration::from_millis(10)))
-                    .not_found_grace(Duration::from_secs(5)),
-            )
-            .retry_policy(
-                RetryPolicy::default().base_delay(Duration::from_millis(5)).max_delay(Duration::from_millis(50)),
-            )
+            .wait_options(Self::wait_options())
+            .retry_policy(Self::retry_policy())
+    }
+
+    /// The wait options [`MockServer::client`] uses: poll every 10 ms, 5 s of `task_not_exist`
+    /// grace. A starting point for [`Client::wait_with`](crate::Client::wait_with):
+    ///
+    /// ```
+    /// use cometapi_runway::mock::MockServer;
+    /// let options = MockServer::wait_options().on_update(|task| println!("{}", task.status));
+    /// # drop(options);
+    /// ```
+    pub fn wait_options() -> WaitOptions {
+        WaitOptions::default()
+            .poll_policy(PollPolicy::fixed(Duration::from_millis(10)))
+            .not_found_grace(Duration::from_secs(5))
+    }
+
+    /// The retry policy [`MockServer::client`] uses: the default one with 5 ms base and 50 ms
+    /// maximum backoff.
+    pub fn retry_policy() -> RetryPolicy {
+        RetryPolicy::default().base_delay(Duration::from_millis(5)).max_delay(Duration::from_millis(50))
     }
 
     /// The URL a task's output is served at (whether or not it has succeeded yet).

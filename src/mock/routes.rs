@@ -186,7 +186,7 @@ async fn create(
         return denied;
     }
     // Gateway/proxy faults answer before the request reaches the service.
-    let pick = lock(&state).take_faults(Route::Create, true, |f| !matches!(f, Fault::ServerError { .. }));
+    let pick = lock(&state).take_faults(Route::Create, true, |f| !answered_after_create(f));
     if let Some(fault) = pick.answer {
         return delayed(pick.delay, fault_response(&fault)).await;
     }
@@ -196,7 +196,7 @@ async fn create(
             let mut guard = lock(&state);
             let id = guard.create_task();
             // A server error on create is answered after the task exists: the id is lost.
-            let lost = guard.take_faults(Route::Create, false, |f| matches!(f, Fault::ServerError { .. }));
+            let lost = guard.take_faults(Route::Create, false, answered_after_create);
             drop(guard);
             match lost.answer {
                 Some(fault) => fault_response(&fault),
@@ -205,6 +205,11 @@ async fn create(
         }
     };
     delayed(pick.delay, response).await
+}
+
+/// Faults that mean "the service handled it, the answer was lost or mangled".
+fn answered_after_create(fault: &Fault) -> bool {
+    matches!(fault, Fault::ServerError { .. } | Fault::GarbageBody { .. })
 }
 
 fn check_version(headers: &HeaderMap) -> Result<(), String> {
@@ -383,8 +388,9 @@ fn unix(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+/// Two decimals, rounded down: a running task never reports 1.
+fn floor2(x: f64) -> f64 {
+    (x * 100.0).floor() / 100.0
 }
 
 /// The output URL of a task on this server.
@@ -409,7 +415,7 @@ pub(crate) fn runway_task(task: &TaskRecord, base_url: &str, now: Instant) -> ty
         Phase::Running { progress, .. } => {
             out.status = "RUNNING".into();
             if task.report_progress {
-                out.progress = Some(json!(round2(progress)));
+                out.progress = Some(json!(floor2(progress)));
             }
         }
         Phase::Done { .. } => match &task.outcome {

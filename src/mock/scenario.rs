@@ -203,15 +203,24 @@ impl Route {
 /// | [`RateLimit`](Fault::RateLimit) | [`Route::Api`] | 429, OpenAI-style body, `Retry-After` if set |
 /// | [`ServerError`](Fault::ServerError) | its `on` field | `status`, gateway body `{"code":"upstream_error",...}` |
 /// | [`GarbageBody`](Fault::GarbageBody) | [`Route::Poll`] | 200 with a body that is not JSON |
-/// | [`HtmlErrorPage`](Fault::HtmlErrorPage) | [`Route::Api`] | `status`, `text/html` page from a proxy |
+/// | [`HtmlErrorPage`](Fault::HtmlErrorPage) | [`Route::Poll`] | `status`, `text/html` page from a proxy |
 /// | [`Slow`](Fault::Slow) | [`Route::Api`] | the normal answer (or another fault's), `delay` late |
 ///
-/// **A `ServerError` on [`Route::Create`] is answered after the task was created**: the task
-/// exists and runs, only the answer with its id is lost. That is the case where a client must
-/// not blindly retry the create (it would pay for a second task). A create that fails
-/// validation gets its 400 and does not use the fault up. Other faults on create (rate limit,
-/// HTML page, garbage) answer before anything is created, like a gateway or proxy in front would.
-/// A `Slow` create is handled at once and answered late: the task exists even if the client gave up.
+/// Faults aimed at [`Route::Api`] or [`Route::Any`] hit the create call too: a client's first
+/// request is its create. The defaults keep the faults a client is expected to ride out on the
+/// routes where it can: polls are free to repeat, a create is not.
+///
+/// **A `ServerError` (or `GarbageBody`) on [`Route::Create`] is answered after the task was
+/// created**: the task exists and runs, only the answer with its id is lost. That is the case
+/// where a client must not blindly retry the create (it would pay for a second task);
+/// [`MockServer::tasks_created`](super::MockServer::tasks_created) counts it. A create that
+/// fails validation gets its 400 and does not use such a fault up. A `RateLimit` or
+/// `HtmlErrorPage` on create answers before anything is created, like the gateway's rate
+/// limiter or a proxy in front would. A `Slow` create is handled at once and answered late:
+/// the task exists even if the client gave up waiting.
+///
+/// Authentication comes first: a request with a missing or wrong key gets its 401 and uses no
+/// fault up.
 ///
 /// ```
 /// use std::time::Duration;
@@ -270,7 +279,7 @@ impl Fault {
             Fault::RateLimit { .. } => Route::Api,
             Fault::ServerError { on, .. } => *on,
             Fault::GarbageBody { .. } => Route::Poll,
-            Fault::HtmlErrorPage { .. } => Route::Api,
+            Fault::HtmlErrorPage { .. } => Route::Poll,
             Fault::Slow { .. } => Route::Api,
         }
     }

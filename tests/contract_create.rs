@@ -270,3 +270,15 @@ async fn rate_limit_error_carries_retry_after() {
     assert_eq!(*retry_after, Some(std::time::Duration::from_secs(7)));
     assert_eq!(err.code(), Some("rate_limit"));
 }
+
+#[test]
+fn client_and_its_futures_can_be_shared_across_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    fn sendable<T: Send>(_: &T) {}
+    shareable::<Client>();
+    let client = Client::builder().api_key(KEY).build().unwrap();
+    let request = ImageToVideo::new(IMAGE);
+    sendable(&client.create(&request));
+    sendable(&client.wait(TASK_ID));
+    sendable(&client.updates(TASK_ID, Default::default()));
+}

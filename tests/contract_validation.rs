@@ -3,7 +3,7 @@
 
 mod common;
 
-use cometapi_runway::{Client, Error, ImageToVideo, Ratio, ENV_API_KEY};
+use cometapi_runway::{Client, Error, ImageToVideo, Ratio, ENV_API_KEY, ENV_BASE_URL};
 use common::{any_request, api_request, client, CREATE_PATH, KEY, TASK_ID};
 use httpmock::MockServer;
 use serde_json::{json, Value};
@@ -224,9 +224,12 @@ fn base_url_that_is_not_an_http_url_is_refused() {
     }
 }
 
+/// Tests that change the environment hold this, so they do not see each other's variables.
+static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[tokio::test]
 async fn missing_api_key_is_refused_before_anything_is_sent() {
-    // The only test in this binary that reads the environment.
+    let _env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
     std::env::remove_var(ENV_API_KEY);
     let server = MockServer::start_async().await;
     let any = any_request(&server).await;
@@ -244,4 +247,29 @@ fn api_key_never_appears_in_an_error() {
     let err = Client::builder().api_key("sk-secret\nvalue").base_url("https://api.cometapi.com").build().unwrap_err();
     assert_invalid(&err, "api_key", "(redacted)", "printable ASCII");
     assert!(!err.to_string().contains("sk-secret"), "{err}");
+}
+
+#[tokio::test]
+async fn key_and_base_url_come_from_the_environment() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            api_request(when, "2024-11-06").method("POST").path(CREATE_PATH);
+            then.status(200).json_body(json!({"id": TASK_ID}));
+        })
+        .await;
+
+    let client = {
+        let _env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        std::env::set_var(ENV_API_KEY, KEY);
+        std::env::set_var(ENV_BASE_URL, server.base_url());
+        let client = Client::from_env();
+        std::env::remove_var(ENV_API_KEY);
+        std::env::remove_var(ENV_BASE_URL);
+        client.unwrap()
+    };
+    client.create(&ImageToVideo::new(IMAGE)).await.unwrap();
+
+    assert_eq!(client.base_url(), server.base_url());
+    mock.assert_calls_async(1).await;
 }

@@ -229,12 +229,14 @@ static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[tokio::test]
 async fn missing_api_key_is_refused_before_anything_is_sent() {
-    let _env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
-    std::env::remove_var(ENV_API_KEY);
     let server = MockServer::start_async().await;
     let any = any_request(&server).await;
 
-    let missing = Client::builder().base_url(server.base_url()).build().unwrap_err();
+    let missing = {
+        let _env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        std::env::remove_var(ENV_API_KEY);
+        Client::builder().base_url(server.base_url()).build().unwrap_err()
+    };
     let empty = Client::builder().api_key("  ").base_url(server.base_url()).build().unwrap_err();
 
     assert_invalid(&missing, "api_key", "(not set)", "COMETAPI_KEY");

@@ -5,7 +5,9 @@ use std::{
     time::Duration,
 };
 
-use cometapi_runway::{mock::MockServer, Client, DownloadOptions, ImageToVideo, PollPolicy, Task, WaitOptions};
+use cometapi_runway::{
+    mock::MockServer, Client, DownloadOptions, Error, ImageToVideo, PollPolicy, Task, TaskStatus, WaitOptions,
+};
 use serde_json::json;
 
 use crate::{
@@ -145,24 +147,31 @@ impl Session {
 
     /// `status`: one poll. A task that failed or was cancelled exits 4, like `wait` would.
     pub async fn status(&self, id: &str) -> Result<(), Failure> {
-        let task = self.client.get_task(id).await?;
+        let task = self.client.get_task(id).await.map_err(|e| {
+            if !e.is_task_not_exist() {
+                return Failure::from(e);
+            }
+            Failure::new(
+                Code::NotFound,
+                "not_found",
+                format!(
+                    "task {id} not found (the service answered task_not_exist); check the id, or if it was created \
+                     seconds ago, retry or use: cometapi-runway wait {id}"
+                ),
+            )
+        })?;
         if self.json {
             output::json_line(&output::task_object(&task, &[]));
         } else {
             output::text(&output::task_text(&task));
         }
-        let ended_badly = match task.status {
-            cometapi_runway::TaskStatus::Failed => Some("task_failed"),
-            cometapi_runway::TaskStatus::Cancelled => Some("task_cancelled"),
-            _ => None,
+        // The task itself is the result, already printed; only the exit code and stderr tell.
+        let ended = match task.status {
+            TaskStatus::Failed => Error::TaskFailed { task: Box::new(task) },
+            TaskStatus::Cancelled => Error::TaskCancelled { task: Box::new(task) },
+            _ => return Ok(()),
         };
-        match ended_badly {
-            // The task itself was printed as the result; only the exit code tells.
-            Some(kind) => Err(Failure::new(Code::TaskFailed, kind, format!("task {id} is {}", task.status))
-                .for_task(id)
-                .quiet_on_stdout()),
-            None => Ok(()),
-        }
+        Err(Failure::from(ended).for_task(id).quiet_on_stdout())
     }
 }
 

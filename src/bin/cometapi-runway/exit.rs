@@ -90,9 +90,7 @@ impl From<Error> for Failure {
         let task = e.task().cloned().map(Box::new);
         let (code, kind, hint) = match &e {
             Error::InvalidInput { .. } => (Code::Usage, "invalid_input", "; nothing was sent"),
-            Error::Api { .. } if e.is_task_not_exist() => {
-                (Code::NotFound, "not_found", "; check the id (a task created seconds ago may not be visible yet)")
-            }
+            Error::Api { .. } if e.is_task_not_exist() => (Code::NotFound, "not_found", "; check the id"),
             Error::Api { .. } => (Code::Api, "api", ""),
             Error::Transport { .. } => (Code::Api, "transport", " (check --base-url and the network, then retry)"),
             Error::Decode { .. } => (Code::Api, "decode", " (is --base-url pointing at CometAPI?)"),

@@ -1,0 +1,542 @@
+//! The `cometapi-runway` binary, end to end against the built-in simulator: every subcommand,
+//! every exit code, `--json`, and the promises about files and the key.
+//!
+//! Each test starts a simulator on its own runtime inside the test process and points the
+//! binary at it with `--base-url` and `--api-key`; `--poll-interval 10ms` keeps waits short.
+#![cfg(feature = "cli")]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::Stdio,
+    sync::mpsc,
+    time::Duration,
+};
+
+use assert_cmd::Command;
+use cometapi_runway::{
+    mock::{Fault, MockServer, MockServerBuilder, Outcome, Route, SAMPLE_MP4},
+    Client, ImageToVideo, PollPolicy, WaitOptions,
+};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cometapi-runway");
+
+/// A simulator running on its own runtime for as long as this value lives.
+struct Sim {
+    server: MockServer,
+    _rt: Runtime,
+}
+
+impl Sim {
+    fn start(builder: MockServerBuilder) -> Sim {
+        let rt = Runtime::new().unwrap();
+        let server = rt.block_on(builder.start());
+        Sim { server, _rt: rt }
+    }
+
+    /// The binary pointed at this simulator, in `dir`, with no key or URL from the environment.
+    fn cmd(&self, dir: &Path) -> Command {
+        let mut cmd = bare(dir);
+        cmd.args(["--base-url", self.server.base_url(), "--api-key", self.server.api_key()]);
+        cmd.args(["--poll-interval", "10ms"]);
+        cmd
+    }
+
+    fn create_bodies(&self) -> Vec<Value> {
+        self.server.requests_on(Route::Create).iter().map(|r| r.body_json().unwrap()).collect()
+    }
+}
+
+/// Short timelines: a task is visible after one poll and done after ~80 ms.
+fn quick() -> MockServerBuilder {
+    MockServer::builder()
+        .api_key("sk-cli-test")
+        .pending_for(Duration::from_millis(20))
+        .running_for(Duration::from_millis(60))
+}
+
+/// The binary with a clean environment (no key, no base URL), in `dir`, bounded in time.
+fn bare(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_remove("COMETAPI_KEY").env_remove("COMETAPI_BASE_URL").timeout(Duration::from_secs(30));
+    cmd
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+const IMAGE: [&str; 2] = ["--image", "https://example.com/cat.jpg"];
+
+/// Stdout holds exactly one JSON value, and it is an object.
+fn one_json_object(stdout: &[u8]) -> Value {
+    let mut values = serde_json::Deserializer::from_slice(stdout).into_iter::<Value>();
+    let first = values.next().expect("stdout holds a JSON value").expect("stdout is valid JSON");
+    assert!(values.next().is_none(), "more than one JSON value on stdout: {}", String::from_utf8_lossy(stdout));
+    assert!(first.is_object(), "{first}");
+    first
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_mp4(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[4..8], b"ftyp", "{} does not start with an MP4 ftyp box", path.display());
+    assert_eq!(bytes, SAMPLE_MP4);
+}
+
+// ---- generate ----------------------------------------------------------------------------
+
+#[test]
+fn generate_saves_an_mp4_and_prints_its_path() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out = sim
+        .cmd(dir.path())
+        .arg("generate")
+        .args(IMAGE)
+        .args(["--prompt", "the cat yawns", "--output", "cat.mp4"])
+        .assert()
+        .success();
+    assert_eq!(text(&out.get_output().stdout), "cat.mp4\n");
+    assert_mp4(&dir.path().join("cat.mp4"));
+    assert_eq!(sim.server.tasks_created(), 1);
+    let body = &sim.create_bodies()[0];
+    assert_eq!(body["promptText"], "the cat yawns");
+    assert_eq!(body["promptImage"], "https://example.com/cat.jpg");
+}
+
+#[test]
+fn generate_names_the_file_after_the_task_by_default() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    sim.cmd(dir.path()).arg("generate").args(IMAGE).assert().success();
+    let id = &sim.server.task_ids()[0];
+    assert_mp4(&dir.path().join(format!("{id}.mp4")));
+}
+
+#[test]
+fn generate_sends_every_request_flag() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    sim.cmd(dir.path())
+        .arg("generate")
+        .args(IMAGE)
+        .args(["--model", "gen4_turbo", "--ratio", "720:1280", "--duration", "10", "--seed", "42", "--watermark"])
+        .arg("--no-download")
+        .assert()
+        .success();
+    let body = &sim.create_bodies()[0];
+    assert_eq!(
+        (&body["model"], &body["ratio"], &body["duration"], &body["seed"], &body["watermark"]),
+        (&Value::from("gen4_turbo"), &Value::from("720:1280"), &Value::from(10), &Value::from(42), &Value::from(true))
+    );
+    let versions: Vec<_> =
+        sim.server.requests_on(Route::Create).iter().map(|r| r.header("x-runway-version").map(String::from)).collect();
+    assert_eq!(versions, [Some("2024-11-06".to_string())]);
+}
+
+#[test]
+fn generate_json_prints_one_object_with_the_task_file_and_bytes() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out =
+        sim.cmd(dir.path()).args(["--json", "generate"]).args(IMAGE).args(["--output", "cat.mp4"]).assert().success();
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!(v["status"], "SUCCEEDED");
+    assert_eq!(v["id"], sim.server.task_ids()[0].as_str());
+    assert_eq!(v["file"], "cat.mp4");
+    assert_eq!(v["bytes"], SAMPLE_MP4.len());
+    assert_eq!(v["output"][0], sim.server.output_url(&sim.server.task_ids()[0]));
+    assert_mp4(&dir.path().join("cat.mp4"));
+}
+
+#[test]
+fn generate_no_download_prints_the_output_url_and_writes_nothing() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).arg("generate").args(IMAGE).arg("--no-download").assert().success();
+    let id = &sim.server.task_ids()[0];
+    assert_eq!(text(&out.get_output().stdout), format!("{}\n", sim.server.output_url(id)));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert!(sim.server.requests_on(Route::Download).is_empty());
+}
+
+#[test]
+fn generate_shows_progress_as_status_lines_off_a_terminal() {
+    let sim = Sim::start(quick().running_for(Duration::from_millis(200)));
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).arg("generate").args(IMAGE).args(["--output", "cat.mp4"]).assert().success();
+    let stderr = text(&out.get_output().stderr);
+    let id = &sim.server.task_ids()[0];
+    assert!(stderr.contains(&format!("task {id}: RUNNING")), "{stderr}");
+    assert!(stderr.contains(&format!("task {id}: SUCCEEDED")), "{stderr}");
+    assert!(stderr.contains("saved cat.mp4"), "{stderr}");
+}
+
+#[test]
+fn quiet_leaves_stderr_empty_on_success() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).args(["-q", "generate"]).args(IMAGE).args(["--output", "cat.mp4"]).assert().success();
+    assert_eq!(text(&out.get_output().stderr), "");
+}
+
+/// The README's first command: no key, the in-process simulator, progress, a playable file.
+#[test]
+fn mock_flag_runs_the_main_job_without_a_key() {
+    let dir = tempdir();
+    let out = bare(dir.path())
+        .args(["--mock", "generate"])
+        .args(IMAGE)
+        .args(["--prompt", "the cat yawns", "--output", "cat.mp4"])
+        .assert()
+        .success();
+    let stderr = text(&out.get_output().stderr);
+    assert!(stderr.contains(": RUNNING"), "progress shown: {stderr}");
+    assert!(stderr.contains("saved cat.mp4"), "{stderr}");
+    assert_mp4(&dir.path().join("cat.mp4"));
+}
+
+#[test]
+fn a_local_image_is_sent_as_a_data_uri_and_auto_picks_its_ratio() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    std::fs::write(dir.path().join("portrait.png"), png_header(720, 1280)).unwrap();
+    sim.cmd(dir.path())
+        .args(["generate", "--image", "portrait.png", "--ratio", "auto", "--no-download"])
+        .assert()
+        .success();
+    let body = &sim.create_bodies()[0];
+    assert!(body["promptImage"].as_str().unwrap().starts_with("data:image/png;base64,iVBORw0KGgo"), "{body}");
+    assert_eq!(body["ratio"], "720:1280");
+}
+
+/// The first bytes of a PNG (signature and IHDR): enough for its type and size.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    b.extend_from_slice(&width.to_be_bytes());
+    b.extend_from_slice(&height.to_be_bytes());
+    b.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    b
+}
+
+// ---- create, status, wait ----------------------------------------------------------------
+
+#[test]
+fn create_prints_only_the_task_id() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).arg("create").args(IMAGE).assert().success();
+    assert_eq!(text(&out.get_output().stdout), format!("{}\n", sim.server.task_ids()[0]));
+    assert!(sim.server.requests_on(Route::Poll).is_empty(), "create does not wait");
+
+    let out = sim.cmd(dir.path()).args(["create", "--json"]).args(IMAGE).assert().success();
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!(v, serde_json::json!({"id": sim.server.task_ids()[1]}));
+}
+
+#[test]
+fn status_prints_the_task_as_seen_now() {
+    let sim = Sim::start(quick().not_found_polls(0));
+    let dir = tempdir();
+    let id = text(&sim.cmd(dir.path()).arg("create").args(IMAGE).assert().success().get_output().stdout);
+    let id = id.trim();
+    let out = sim.cmd(dir.path()).args(["status", id]).assert().success();
+    let stdout = text(&out.get_output().stdout);
+    assert!(stdout.starts_with(&format!("id:         {id}\nstatus:     ")), "{stdout}");
+
+    let out = sim.cmd(dir.path()).args(["--json", "status", id]).assert().success();
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!(v["id"], id);
+    assert!(v["status"].is_string(), "{v}");
+}
+
+#[test]
+fn wait_resumes_a_task_created_earlier_and_downloads_it() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let id = text(&sim.cmd(dir.path()).arg("create").args(IMAGE).assert().success().get_output().stdout);
+    let out = sim.cmd(dir.path()).args(["wait", id.trim(), "--output", "later.mp4"]).assert().success();
+    assert_eq!(text(&out.get_output().stdout), "later.mp4\n");
+    assert_mp4(&dir.path().join("later.mp4"));
+    assert_eq!(sim.server.tasks_created(), 1);
+}
+
+// ---- exit codes --------------------------------------------------------------------------
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = bare(&std::env::temp_dir()).arg("--help").assert().success();
+    let help = text(&out.get_output().stdout);
+    for line in [
+        "0  success",
+        "2  invalid input",
+        "3  API or transport",
+        "4  the task failed",
+        "5  timed out",
+        "6  task not found",
+    ] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
+    }
+}
+
+#[test]
+fn no_key_and_no_mock_exits_2_saying_what_to_do() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out = bare(dir.path()).args(["--base-url", sim.server.base_url(), "generate"]).args(IMAGE).assert().code(2);
+    let stderr = text(&out.get_output().stderr);
+    assert!(stderr.contains("COMETAPI_KEY") && stderr.contains("--mock"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(sim.server.requests().is_empty());
+}
+
+#[test]
+fn invalid_input_exits_2_and_sends_nothing() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    for (flags, named) in [
+        (&["--duration", "7"][..], "duration"),
+        (&["--seed", "1000000000"], "seed"),
+        (&["--ratio", "auto"], "--ratio auto"),
+        (&["--prompt", ""], "promptText"),
+    ] {
+        let out = sim.cmd(dir.path()).arg("generate").args(IMAGE).args(flags).assert().code(2);
+        let stderr = text(&out.get_output().stderr);
+        assert!(stderr.starts_with("error: ") && stderr.contains(named), "{flags:?}: {stderr}");
+    }
+    let out = sim.cmd(dir.path()).args(["create", "--image", "http://example.com/cat.jpg"]).assert().code(2);
+    assert!(text(&out.get_output().stderr).contains("https://"));
+    let out = sim.cmd(dir.path()).args(["generate", "--image", "missing.png"]).assert().code(2);
+    assert!(text(&out.get_output().stderr).contains("missing.png"));
+    // clap's own usage errors exit 2 as well.
+    sim.cmd(dir.path()).args(["generate", "--ratio", "16:9"]).args(IMAGE).assert().code(2);
+    sim.cmd(dir.path()).args(["generate", "--output", "a.mp4", "--no-download"]).args(IMAGE).assert().code(2);
+    assert!(sim.server.requests().is_empty(), "{:?}", sim.server.requests());
+}
+
+#[test]
+fn an_existing_output_is_kept_without_force_and_nothing_is_sent() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let target = dir.path().join("cat.mp4");
+    std::fs::write(&target, b"precious").unwrap();
+    let out = sim.cmd(dir.path()).arg("generate").args(IMAGE).args(["--output", "cat.mp4"]).assert().code(2);
+    assert!(text(&out.get_output().stderr).contains("--force"));
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+    assert!(sim.server.requests().is_empty());
+
+    sim.cmd(dir.path()).arg("generate").args(IMAGE).args(["--output", "cat.mp4", "--force"]).assert().success();
+    assert_mp4(&target);
+}
+
+#[test]
+fn a_rejected_key_exits_3_pointing_at_the_key() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out = bare(dir.path())
+        .args(["--base-url", sim.server.base_url(), "--api-key", "sk-wrong", "generate"])
+        .args(IMAGE)
+        .assert()
+        .code(3);
+    let stderr = text(&out.get_output().stderr);
+    assert!(stderr.contains("401") && stderr.contains("COMETAPI_KEY"), "{stderr}");
+    assert_eq!(sim.server.tasks_created(), 0);
+}
+
+#[test]
+fn a_server_error_on_create_exits_3_without_a_second_create() {
+    let sim = Sim::start(quick().fault(Fault::ServerError { status: 502, times: 1, on: Route::Create }));
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).args(["--json", "generate"]).args(IMAGE).assert().code(3);
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!((&v["error"]["kind"], &v["error"]["exit_code"]), (&Value::from("api"), &Value::from(3)));
+    assert_eq!(sim.server.requests_on(Route::Create).len(), 1);
+}
+
+#[test]
+fn a_failed_download_exits_3_leaves_no_file_and_says_how_to_resume() {
+    let sim = Sim::start(quick().fault(Fault::ServerError { status: 500, times: 1, on: Route::Download }));
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).args(["-q", "generate"]).args(IMAGE).args(["--output", "cat.mp4"]).assert().code(3);
+    let stderr = text(&out.get_output().stderr);
+    let id = &sim.server.task_ids()[0];
+    assert!(stderr.contains(&format!("cometapi-runway wait {id}")), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file");
+
+    // The advice works: the output is still there.
+    sim.cmd(dir.path()).args(["wait", id, "--output", "cat.mp4"]).assert().success();
+    assert_mp4(&dir.path().join("cat.mp4"));
+}
+
+#[test]
+fn a_failed_task_exits_4_with_its_failure_code_on_one_line() {
+    let sim = Sim::start(quick().outcome(Outcome::fail("SAFETY.INPUT.IMAGE", "The input image was flagged")));
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).args(["-q", "generate"]).args(IMAGE).assert().code(4);
+    let stderr = text(&out.get_output().stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SAFETY.INPUT.IMAGE") && stderr.contains("flagged"), "{stderr}");
+
+    let out = sim.cmd(dir.path()).args(["--json", "generate"]).args(IMAGE).assert().code(4);
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!(v["error"]["kind"], "task_failed");
+    assert_eq!(v["error"]["exit_code"], 4);
+    assert_eq!(v["task"]["failure_code"], "SAFETY.INPUT.IMAGE");
+
+    // `status` of the finished task reports it, and exits 4 too.
+    let id = &sim.server.task_ids()[0];
+    let out = sim.cmd(dir.path()).args(["status", id]).assert().code(4);
+    assert!(text(&out.get_output().stdout).contains("code:       SAFETY.INPUT.IMAGE"));
+    let out = sim.cmd(dir.path()).args(["--json", "status", id]).assert().code(4);
+    assert_eq!(one_json_object(&out.get_output().stdout)["status"], "FAILED");
+}
+
+#[test]
+fn a_cancelled_task_exits_4() {
+    let sim = Sim::start(quick().outcome(Outcome::Cancel));
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).args(["--json", "generate"]).args(IMAGE).assert().code(4);
+    assert_eq!(one_json_object(&out.get_output().stdout)["error"]["kind"], "task_cancelled");
+}
+
+#[test]
+fn a_task_that_never_finishes_exits_5_after_the_timeout() {
+    let sim = Sim::start(quick().outcome(Outcome::NeverFinish));
+    let dir = tempdir();
+    let started = std::time::Instant::now();
+    let out = sim.cmd(dir.path()).args(["-q", "generate"]).args(IMAGE).args(["--timeout", "1"]).assert().code(5);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stderr = text(&out.get_output().stderr);
+    let id = &sim.server.task_ids()[0];
+    assert!(stderr.contains("timed out") && stderr.contains(&format!("cometapi-runway wait {id}")), "{stderr}");
+
+    let out = sim.cmd(dir.path()).args(["--json", "wait", id, "--timeout", "0.2"]).assert().code(5);
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!((&v["error"]["kind"], &v["error"]["task_id"]), (&Value::from("timed_out"), &Value::from(id.as_str())));
+}
+
+#[test]
+fn an_unknown_task_exits_6() {
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    let out = sim.cmd(dir.path()).args(["status", "no-such-task"]).assert().code(6);
+    assert!(text(&out.get_output().stderr).contains("no-such-task"));
+
+    let out = sim.cmd(dir.path()).args(["--json", "--not-found-grace", "0.1", "wait", "no-such-task"]).assert().code(6);
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!((&v["error"]["kind"], &v["error"]["exit_code"]), (&Value::from("not_found"), &Value::from(6)));
+    assert_eq!(sim.server.tasks_created(), 0);
+}
+
+#[test]
+fn mock_flag_knows_no_task_from_another_process() {
+    let dir = tempdir();
+    bare(dir.path()).args(["--mock", "status", "0b9b0c3e-0000-0000-0000-000000000000"]).assert().code(6);
+}
+
+// ---- the key -----------------------------------------------------------------------------
+
+#[test]
+fn verbose_tracing_never_shows_the_key() {
+    const MARKER: &str = "sk-marker-5c1e7a29d04b43f1";
+    let sim = Sim::start(quick().api_key(MARKER));
+    let dir = tempdir();
+    let out =
+        sim.cmd(dir.path()).args(["-vv", "generate"]).args(IMAGE).args(["--output", "cat.mp4"]).assert().success();
+    let (stdout, stderr) = (text(&out.get_output().stdout), text(&out.get_output().stderr));
+    assert!(stderr.contains("cometapi request"), "tracing is on: {stderr}");
+    assert!(!stderr.contains(MARKER) && !stdout.contains(MARKER), "{stderr}");
+    assert!(!stderr.contains("5c1e7a29"), "not even part of it");
+
+    // Nor on failure, nor in --help, where clap would show environment values.
+    let out = sim.cmd(dir.path()).args(["-vv", "--json", "status", "no-such-task"]).assert().code(6);
+    assert!(!text(&out.get_output().stderr).contains(MARKER) && !text(&out.get_output().stdout).contains(MARKER));
+    let out = bare(dir.path()).env("COMETAPI_KEY", MARKER).arg("--help").assert().success();
+    assert!(!text(&out.get_output().stdout).contains(MARKER));
+}
+
+// ---- ratios, schema, mock-server ---------------------------------------------------------
+
+#[test]
+fn ratios_lists_every_ratio_with_its_orientation() {
+    let dir = tempdir();
+    let out = bare(dir.path()).arg("ratios").assert().success();
+    let table = text(&out.get_output().stdout);
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["RATIO", "WIDTH", "HEIGHT", "ORIENTATION"]);
+    assert_eq!(rows.len(), 9, "{table}");
+    assert!(rows.contains(&vec!["720:1280", "720", "1280", "portrait"]), "{table}");
+    assert!(rows.contains(&vec!["960:960", "960", "960", "square"]), "{table}");
+
+    let out = bare(dir.path()).args(["ratios", "--json"]).assert().success();
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!(v["ratios"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        v["ratios"][0],
+        serde_json::json!({"ratio": "1280:720", "width": 1280, "height": 720, "orientation": "landscape"})
+    );
+}
+
+#[test]
+fn schema_describes_the_create_request() {
+    let dir = tempdir();
+    for json_flag in [false, true] {
+        let mut cmd = bare(dir.path());
+        cmd.arg("schema");
+        if json_flag {
+            cmd.arg("--json");
+        }
+        let v = one_json_object(&cmd.assert().success().get_output().stdout);
+        let required: Vec<&str> = v["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(required.contains(&"promptImage") && required.contains(&"model"), "{v}");
+        for field in ["promptText", "seed", "duration", "ratio", "watermark"] {
+            assert!(v["properties"][field].is_object(), "{field} missing: {v}");
+        }
+    }
+}
+
+#[test]
+fn mock_server_serves_a_client_until_stopped() {
+    let mut child = std::process::Command::new(BIN)
+        .args(["--json", "mock-server", "--pending-for", "10ms", "--running-for", "30ms"])
+        .env("COMETAPI_KEY", "sk-real-key-never-printed")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    let result = std::panic::catch_unwind(|| {
+        let v = one_json_object(line.expect("mock-server prints its address").as_bytes());
+        assert_eq!(v["api_key"], "mock-key", "its own key, never the environment's");
+        let (url, key) = (v["base_url"].as_str().unwrap().to_string(), v["api_key"].as_str().unwrap().to_string());
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let client = Client::builder()
+                .base_url(url)
+                .api_key(key)
+                .wait_options(WaitOptions::default().poll_policy(PollPolicy::fixed(Duration::from_millis(10))))
+                .build()
+                .unwrap();
+            let task = client.generate(&ImageToVideo::new("https://example.com/cat.jpg")).await.unwrap();
+            assert_eq!(task.output.len(), 1);
+        });
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

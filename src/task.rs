@@ -111,7 +111,10 @@ impl Task {
     /// Decodes a poll answer in either shape. Errors are `serde_json`'s; an envelope whose
     /// `data` is null has no task and is an error.
     pub fn from_json(body: &[u8]) -> Result<Task, serde_json::Error> {
-        let response: types::TaskResponse = serde_json::from_slice(body)?;
+        let response: types::TaskResponse = match serde_json::from_slice(body) {
+            Ok(response) => response,
+            Err(e) => without_incomplete_nested_task(body).ok_or(e)?,
+        };
         Task::try_from(response).map_err(|code| {
             <serde_json::Error as serde::de::Error>::custom(format!("envelope without a task (code {code:?})"))
         })
@@ -198,6 +201,14 @@ impl TryFrom<types::TaskResponse> for Task {
         task.settle();
         Ok(task)
     }
+}
+
+/// An envelope whose nested Runway task is incomplete (`{}`, only an id: the gateway may hold
+/// just part of the upstream task right after submission), read from the gateway record alone.
+fn without_incomplete_nested_task(body: &[u8]) -> Option<types::TaskResponse> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get_mut("data")?.as_object_mut()?.remove("data")?;
+    serde_json::from_value(value).ok()
 }
 
 /// Reads progress as a fraction: `0.35`, `"35%"`, `"0.35"`, or a percent number above 1.

@@ -73,6 +73,16 @@ async fn envelope_without_a_nested_task_maps_gateway_statuses() {
 }
 
 #[tokio::test]
+async fn envelope_with_an_incomplete_nested_task_is_read_from_the_gateway_record() {
+    // Right after submission the gateway may hold only part of the upstream task.
+    for nested in [json!({}), json!({"id": TASK_ID}), json!({"status": "PENDING"})] {
+        let task = poll_once(envelope("IN_PROGRESS", json!({"progress": "20%"}), Some(nested.clone()))).await;
+        assert_eq!((task.id.as_str(), &task.status), (TASK_ID, &TaskStatus::Running), "{nested}");
+        assert_eq!(task.progress, Some(0.2), "{nested}");
+    }
+}
+
+#[tokio::test]
 async fn throttled_task_is_throttled_in_both_shapes() {
     let plain_task = poll_once(plain("THROTTLED")).await;
     let enveloped = poll_once(envelope("QUEUED", json!({}), Some(plain("THROTTLED")))).await;

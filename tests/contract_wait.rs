@@ -200,7 +200,7 @@ async fn task_not_exist_past_the_grace_period_is_task_not_found() {
 async fn wait_times_out_with_the_last_task_seen() {
     let server = MockServer::start_async().await;
     let poll = scripted_poll(&server, TASK_ID, vec![running(0.3)]).await;
-    let timeout = Duration::from_millis(100);
+    let timeout = Duration::from_millis(250);
 
     let err = client(&server).wait_with(TASK_ID, &fast_wait().timeout(timeout)).await.unwrap_err();
 
@@ -299,7 +299,7 @@ async fn dropping_the_wait_future_stops_polling() {
     let poll = scripted_poll(&server, TASK_ID, vec![running(0.5)]).await;
     let client = client(&server);
 
-    let cut_short = tokio::time::timeout(Duration::from_millis(100), client.wait_with(TASK_ID, &fast_wait())).await;
+    let cut_short = tokio::time::timeout(Duration::from_millis(200), client.wait_with(TASK_ID, &fast_wait())).await;
     assert!(cut_short.is_err(), "the task never finishes, so the wait was still running");
 
     let (before, after) = polls_before_and_after_a_pause(&poll).await;

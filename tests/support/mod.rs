@@ -79,6 +79,8 @@ pub enum Reply {
     Stall,
     /// Status line and headers, then a chunked body that does not end (up to 1 GiB).
     Endless { status: u16 },
+    /// Another reply, this much later.
+    Late(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -144,9 +146,15 @@ impl Reply {
         Reply::RawThenReset(raw)
     }
 
+    /// This reply, `delay` later.
+    pub fn late(self, delay: Duration) -> Reply {
+        Reply::Late(delay, Box::new(self))
+    }
+
     fn status(&self) -> Option<u16> {
         match self {
             Reply::Http { status, .. } | Reply::Endless { status } => Some(*status),
+            Reply::Late(_, reply) => reply.status(),
             _ => None,
         }
     }
@@ -302,7 +310,11 @@ async fn connection(stream: TcpStream, state: Arc<State>) {
 }
 
 /// Writes one reply; true when the connection can carry another request.
-async fn answer(stream: &mut TcpStream, reply: Reply, state: &State) -> bool {
+async fn answer(stream: &mut TcpStream, mut reply: Reply, state: &State) -> bool {
+    while let Reply::Late(delay, later) = reply {
+        tokio::time::sleep(delay).await;
+        reply = *later;
+    }
     match reply {
         Reply::Http { status, headers, body } => {
             let mut head = format!("HTTP/1.1 {status} {}\r\nContent-Length: {}\r\n", reason(status), body.len());
@@ -355,6 +367,7 @@ async fn answer(stream: &mut TcpStream, reply: Reply, state: &State) -> bool {
             }
             false
         }
+        Reply::Late(..) => unreachable!("unwrapped above"),
     }
 }
 

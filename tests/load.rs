@@ -1,0 +1,142 @@
+//! Cancellation and load: a dropped wait sends nothing more, and one client carries a thousand
+//! concurrent waits to the right results over a bounded number of connections.
+
+mod support;
+
+use std::{collections::HashSet, pin::pin, time::Duration};
+
+use cometapi_runway::{
+    mock::{MockServer, Outcome, Route},
+    Client, ImageToVideo, PollPolicy, TaskStatus,
+};
+use futures_util::{future::join_all, StreamExt};
+use support::{CountingProxy, Reply, Routes, Server};
+
+const POLL: Duration = Duration::from_millis(10);
+
+fn request(n: usize) -> ImageToVideo {
+    ImageToVideo::new(format!("https://example.com/cat-{n}.jpg")).prompt_text("the cat yawns")
+}
+
+/// Polls received so far, once the requests already on the wire have landed.
+async fn settled_polls(server: &MockServer) -> usize {
+    tokio::time::sleep(POLL * 3).await;
+    server.requests_on(Route::Poll).len()
+}
+
+#[tokio::test]
+async fn dropping_a_wait_stops_all_requests_for_it() {
+    let server = MockServer::builder().outcome(Outcome::NeverFinish).start().await;
+    let client = server.client().build().unwrap();
+    let id = client.create(&request(0)).await.unwrap();
+
+    let waited = tokio::time::timeout(POLL * 10, client.wait(&id)).await;
+    assert!(waited.is_err(), "the task never finishes: the wait was still going when dropped");
+    let after_drop = settled_polls(&server).await;
+    assert!(after_drop >= 3, "it was polling before the drop: {after_drop}");
+
+    tokio::time::sleep(POLL * 10).await;
+    assert_eq!(server.requests_on(Route::Poll).len(), after_drop, "no poll after the drop");
+    assert_eq!(server.tasks_created(), 1);
+}
+
+#[tokio::test]
+async fn dropping_an_update_stream_stops_all_requests_for_it() {
+    let server = MockServer::builder().outcome(Outcome::NeverFinish).not_found_polls(0).start().await;
+    let client = server.client().build().unwrap();
+    let id = client.create(&request(0)).await.unwrap();
+
+    {
+        let mut updates = pin!(client.updates(&id, MockServer::wait_options()));
+        for _ in 0..3 {
+            let task = updates.next().await.unwrap().unwrap();
+            assert!(!task.is_terminal());
+        }
+    } // dropped here, mid-wait
+    let after_drop = settled_polls(&server).await;
+    assert!(after_drop >= 3, "{after_drop}");
+
+    tokio::time::sleep(POLL * 10).await;
+    assert_eq!(server.requests_on(Route::Poll).len(), after_drop, "no poll after the drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_waits_on_one_client_finish_over_bounded_connections() {
+    const WAITS: usize = 1000;
+    const LIMIT: usize = 16;
+    let server = MockServer::builder()
+        .not_found_polls(1)
+        .pending_for(Duration::from_millis(20))
+        .running_for(Duration::from_millis(100))
+        .start()
+        .await;
+    let proxy = CountingProxy::start(server.base_url()).await;
+    let client = server
+        .client()
+        .base_url(proxy.base_url())
+        .max_concurrent_requests(LIMIT)
+        .wait_options(
+            MockServer::wait_options()
+                .poll_policy(PollPolicy::fixed(Duration::from_millis(50)))
+                .timeout(Duration::from_secs(60)),
+        )
+        .build()
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let results = join_all((0..WAITS).map(|n| {
+        let client = client.clone();
+        async move { client.generate(&request(n)).await }
+    }))
+    .await;
+    let took = started.elapsed();
+
+    let mut ids = HashSet::new();
+    for result in results {
+        let task = result.unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert_eq!(task.output, [server.output_url(&task.id)], "each wait got its own task");
+        assert!(ids.insert(task.id), "no two waits got the same task");
+    }
+    assert_eq!(server.tasks_created(), WAITS, "one task per call, none twice");
+    // In-flight requests never exceed LIMIT (see the next test). Connections stay within a small
+    // multiple of it, whatever the number of waits: the pool reuses them. Not exactly LIMIT,
+    // because hyper hands a connection back to its pool a moment after the body is read, and a
+    // request that starts in that moment opens a new one.
+    assert!(proxy.max_open() <= 2 * LIMIT, "{} connections open at once", proxy.max_open());
+    assert!(proxy.connections() <= 4 * LIMIT, "{} connections opened in all", proxy.connections());
+    let requests = server.requests().len();
+    eprintln!(
+        "{WAITS} waits: {requests} requests in {took:?} over {} connections (at most {} open at once)",
+        proxy.connections(),
+        proxy.max_open()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_never_exceed_the_client_limit() {
+    const CALLS: usize = 200;
+    const LIMIT: usize = 8;
+    let server = Server::start(|base| Routes {
+        poll: vec![Reply::task("t1", "RUNNING").late(Duration::from_millis(20))],
+        ..Routes::happy(base)
+    })
+    .await;
+    let client = Client::builder()
+        .api_key("sk-load")
+        .base_url(server.base_url())
+        .max_concurrent_requests(LIMIT)
+        .build()
+        .unwrap();
+
+    let results = join_all((0..CALLS).map(|_| {
+        let client = client.clone();
+        async move { client.get_task("t1").await }
+    }))
+    .await;
+
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| t.status == TaskStatus::Running)));
+    assert_eq!(server.polls(), CALLS);
+    // Reached, so the limit (not the load) is what bounded it; never passed.
+    assert_eq!(server.max_in_flight(), LIMIT);
+}

@@ -15,7 +15,7 @@ use std::{
 
 use assert_cmd::Command;
 use cometapi_runway::{
-    mock::{Fault, MockServer, MockServerBuilder, Outcome, Route, SAMPLE_MP4},
+    mock::{Fault, MockServer, MockServerBuilder, Outcome, ResponseShape, Route, SAMPLE_MP4},
     Client, ImageToVideo, PollPolicy, WaitOptions,
 };
 use serde_json::Value;
@@ -372,6 +372,34 @@ fn a_failed_download_exits_3_leaves_no_file_and_says_how_to_resume() {
     // The advice works: the output is still there.
     sim.cmd(dir.path()).args(["wait", id, "--output", "cat.mp4"]).assert().success();
     assert_mp4(&dir.path().join("cat.mp4"));
+}
+
+#[test]
+fn an_unreachable_service_exits_3_naming_the_base_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempdir();
+    let out = bare(dir.path())
+        .args(["--base-url", &format!("http://127.0.0.1:{port}"), "--api-key", "sk-x", "status", "t1"])
+        .assert()
+        .code(3);
+    let stderr = text(&out.get_output().stderr);
+    assert!(stderr.contains("transport error") && stderr.contains("--base-url"), "{stderr}");
+}
+
+#[test]
+fn generate_rides_out_the_quirks_with_exactly_one_task() {
+    let sim = Sim::start(
+        quick()
+            .shape(ResponseShape::Envelope)
+            .not_found_polls(2)
+            .fault(Fault::RateLimit { times: 1, retry_after: Some(0) })
+            .fault(Fault::ServerError { status: 502, times: 1, on: Route::Poll }),
+    );
+    let dir = tempdir();
+    sim.cmd(dir.path()).arg("generate").args(IMAGE).args(["--output", "cat.mp4"]).assert().success();
+    assert_mp4(&dir.path().join("cat.mp4"));
+    assert_eq!(sim.server.requests_on(Route::Create).len(), 2, "the 429 was retried");
+    assert_eq!(sim.server.tasks_created(), 1);
 }
 
 #[test]

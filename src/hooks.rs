@@ -86,7 +86,7 @@ impl ClientHooks<Inner> for generated::Client {
                 method = %request.method(),
                 path = request.url().path(),
                 status = outcome.as_ref().ok().map(|r| r.status.as_u16()),
-                error = outcome.as_ref().err().map(|e| tracing::field::display(e)),
+                error = outcome.as_ref().err().map(tracing::field::display),
                 attempt = retry + 1,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "cometapi request"

@@ -4,6 +4,7 @@ use std::{
     fmt,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use futures_util::StreamExt;
@@ -26,6 +27,7 @@ pub type DownloadProgress = Arc<dyn Fn(u64, Option<u64>) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct DownloadOptions {
     overwrite: bool,
+    timeout: Option<Duration>,
     progress: Option<DownloadProgress>,
 }
 
@@ -33,6 +35,7 @@ impl fmt::Debug for DownloadOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DownloadOptions")
             .field("overwrite", &self.overwrite)
+            .field("timeout", &self.timeout)
             .field("progress", &self.progress.as_ref().map(|_| "Fn(u64, Option<u64>)"))
             .finish()
     }
@@ -42,6 +45,13 @@ impl DownloadOptions {
     /// Replace an existing file (default: refuse).
     pub fn overwrite(mut self, yes: bool) -> Self {
         self.overwrite = yes;
+        self
+    }
+
+    /// How long the whole download may take (default: the client's request timeout, 60 s
+    /// unless configured). Raise it for large outputs on slow links.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
         self
     }
 
@@ -57,8 +67,10 @@ impl Client {
     /// Returns the number of bytes written.
     ///
     /// The body is streamed into a temporary file beside `path` and renamed only when complete
-    /// and as long as the server announced; on any failure nothing is left behind. The request
-    /// never carries the API key: output URLs live on another host.
+    /// and as long as the server announced; on any failure, and if the future is dropped midway,
+    /// nothing is left behind. The whole download is bounded by the client's request timeout
+    /// (see [`DownloadOptions::timeout`]). The request never carries the API key: output URLs
+    /// live on another host.
     ///
     /// ```no_run
     /// # async fn run(client: cometapi_runway::Client, task: cometapi_runway::Task) -> Result<(), cometapi_runway::Error> {
@@ -98,7 +110,11 @@ impl Client {
 
         // The shared pool, but not the API hooks: no Authorization header reaches the CDN.
         let http = progenitor_client::ClientInfo::client(&self.raw);
-        let response = http.get(parsed).send().await.map_err(|e| fail(Error::transport(e).to_string()))?;
+        let mut get = http.get(parsed);
+        if let Some(timeout) = options.timeout {
+            get = get.timeout(timeout);
+        }
+        let response = get.send().await.map_err(|e| fail(Error::transport(e).to_string()))?;
         let status = response.status();
         if !status.is_success() {
             return Err(fail(format!("HTTP {status} (output URLs expire 24-48 h after the task finished)")));

@@ -508,3 +508,20 @@ async fn an_existing_file_is_not_overwritten_unless_asked() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left beside it");
     assert_eq!(server.tasks_created(), 0);
 }
+
+#[tokio::test]
+async fn a_stalled_download_is_bounded_by_its_own_timeout() {
+    let stall = Reply::RawThenStall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nthe first bytes".to_vec());
+    let server = Server::start(|base| Routes { file: vec![stall], ..Routes::happy(base) }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/files/t1.mp4", server.base_url());
+    let patient = builder(&server).request_timeout(Duration::from_secs(30)).build().unwrap();
+    let options = DownloadOptions::default().timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let err = patient.download_with(&url, dir.path().join("out.mp4"), &options).await.unwrap_err();
+
+    assert!(matches!(&err, Error::Download { message, .. } if message.contains("timed out")), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert_empty(dir.path());
+    assert_eq!(server.tasks_created(), 0);
+}

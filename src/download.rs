@@ -121,11 +121,12 @@ impl Client {
         }
         let expected = response.content_length();
 
-        let temp = tempfile::Builder::new()
-            .prefix(".cometapi-download-")
-            .suffix(".part")
-            .tempfile_in(&dir)
-            .map_err(|source| Error::Io { path: dir.clone(), source })?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".cometapi-download-").suffix(".part");
+        // Temporary files are owner-only (0600); the video should get the usual umask-based mode.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let temp = builder.tempfile_in(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
         let (std_file, temp_path) = temp.into_parts();
         let mut file = tokio::fs::File::from_std(std_file);
         let mut written: u64 = 0;

@@ -110,6 +110,19 @@ fn generate_saves_an_mp4_and_prints_its_path() {
     assert_eq!(body["promptImage"], "https://example.com/cat.jpg");
 }
 
+/// Like any file the user creates there (umask applies), not owner-only like a temporary file.
+#[cfg(unix)]
+#[test]
+fn the_saved_video_gets_the_usual_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Sim::start(quick());
+    let dir = tempdir();
+    sim.cmd(dir.path()).arg("generate").args(IMAGE).args(["--output", "cat.mp4"]).assert().success();
+    std::fs::write(dir.path().join("reference"), b"x").unwrap();
+    let mode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("cat.mp4"), mode("reference"));
+}
+
 #[test]
 fn generate_names_the_file_after_the_task_by_default() {
     let sim = Sim::start(quick());

@@ -293,6 +293,7 @@ fn help_documents_the_exit_codes() {
         "4  the task failed",
         "5  timed out",
         "6  task not found",
+        "130  interrupted",
     ] {
         assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
@@ -331,6 +332,17 @@ fn invalid_input_exits_2_and_sends_nothing() {
     sim.cmd(dir.path()).args(["generate", "--ratio", "16:9"]).args(IMAGE).assert().code(2);
     sim.cmd(dir.path()).args(["generate", "--output", "a.mp4", "--no-download"]).args(IMAGE).assert().code(2);
     assert!(sim.server.requests().is_empty(), "{:?}", sim.server.requests());
+}
+
+#[test]
+fn json_usage_errors_are_one_object_too() {
+    let dir = tempdir();
+    let out = bare(dir.path()).args(["--json", "generate", "--ratio", "16:9"]).args(IMAGE).assert().code(2);
+    let v = one_json_object(&out.get_output().stdout);
+    assert_eq!((&v["error"]["kind"], &v["error"]["exit_code"]), (&Value::from("usage"), &Value::from(2)));
+    assert!(v["error"]["message"].as_str().unwrap().contains("16:9"), "{v}");
+    let out = bare(dir.path()).args(["--json", "frobnicate"]).assert().code(2);
+    one_json_object(&out.get_output().stdout);
 }
 
 #[test]
@@ -460,6 +472,47 @@ fn a_task_that_never_finishes_exits_5_after_the_timeout() {
     let out = sim.cmd(dir.path()).args(["--json", "wait", id, "--timeout", "0.2"]).assert().code(5);
     let v = one_json_object(&out.get_output().stdout);
     assert_eq!((&v["error"]["kind"], &v["error"]["task_id"]), (&Value::from("timed_out"), &Value::from(id.as_str())));
+}
+
+/// Ctrl-C while waiting: exit 130, and the way back to the task, which goes on at the service.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_waiting_exits_130_saying_how_to_resume() {
+    let sim = Sim::start(quick().outcome(Outcome::NeverFinish));
+    let dir = tempdir();
+    let mut child = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--base-url", sim.server.base_url(), "--api-key", sim.server.api_key(), "--poll-interval", "10ms"])
+        .args(["generate", "--image", "https://example.com/cat.jpg", "--timeout", "20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Interrupt once it is polling: the first RUNNING line.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains(": RUNNING")) {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                child.kill().unwrap();
+                panic!("never saw RUNNING: {seen:?}");
+            }
+        }
+    }
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = rx.iter().collect();
+    let id = &sim.server.task_ids()[0];
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains(&format!("cometapi-runway wait {id}"))), "{rest:?}");
 }
 
 #[test]

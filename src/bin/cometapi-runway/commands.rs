@@ -91,8 +91,21 @@ impl Session {
         self.wait(&id, args).await
     }
 
-    /// `wait`: wait with progress, then download unless told not to.
+    /// `wait`: wait with progress, then download unless told not to. Ctrl-C says how to resume:
+    /// the task goes on (and is billed) whether or not anyone waits for it.
     pub async fn wait(&self, id: &str, args: &WaitArgs) -> Result<(), Failure> {
+        tokio::select! {
+            result = self.wait_and_save(id, args) => result,
+            Ok(()) = tokio::signal::ctrl_c() => Err(Failure::new(
+                Code::Interrupted,
+                "interrupted",
+                format!("interrupted; task {id} goes on at the service: resume with: cometapi-runway wait {id}"),
+            )
+            .for_task(id)),
+        }
+    }
+
+    async fn wait_and_save(&self, id: &str, args: &WaitArgs) -> Result<(), Failure> {
         let progress = self.progress.clone();
         let mut options = self.wait.clone().on_update(move |task| progress.update(task));
         if let Some(timeout) = args.timeout {

@@ -7,12 +7,13 @@ use cometapi_runway::{Error, Task};
 /// Shown at the end of `--help`; the README carries the same table.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success
-  2  invalid input or usage; nothing was sent
-  3  API or transport error (including a failed download)
-  4  the task failed or was cancelled
-  5  timed out waiting for the task
-  6  task not found
+    0  success
+    2  invalid input or usage; nothing was sent
+    3  API or transport error (including a failed download)
+    4  the task failed or was cancelled
+    5  timed out waiting for the task
+    6  task not found
+  130  interrupted by Ctrl-C while waiting (the task goes on; resume with `wait ID`)
 
 With --json, stdout carries exactly one JSON object: the result, or on failure
 {\"error\": {\"kind\", \"message\", \"exit_code\", \"task_id\"?}, \"task\"?}; the error line also goes to stderr.";
@@ -25,6 +26,8 @@ pub enum Code {
     TaskFailed = 4,
     TimedOut = 5,
     NotFound = 6,
+    /// Ctrl-C while waiting (128 + SIGINT, as shells report it).
+    Interrupted = 130,
 }
 
 impl From<Code> for ExitCode {

@@ -12,6 +12,7 @@ mod simulator;
 use std::process::ExitCode;
 
 use clap::Parser;
+use serde_json::json;
 
 use crate::{
     args::{Cli, Command},
@@ -20,7 +21,10 @@ use crate::{
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return bad_command_line(e),
+    };
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -63,6 +67,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::MockServer(args) => simulator::serve(args, global.json, global.quiet).await,
         Command::Schema => schema(global.json),
     }
+}
+
+/// clap's own report (help and version included); with `--json` an error is also the one
+/// JSON object on stdout, so scripts never have to parse clap's text.
+fn bad_command_line(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    let wants_json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    if wants_json && e.use_stderr() {
+        let rendered = e.render().to_string();
+        let message = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
+        output::json_line(&json!({"error": {"kind": "usage", "message": message, "exit_code": e.exit_code()}}));
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// The create request's JSON Schema, from the types generated from the spec: pretty for

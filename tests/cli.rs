@@ -545,6 +545,7 @@ fn verbose_tracing_never_shows_the_key() {
         sim.cmd(dir.path()).args(["-vv", "generate"]).args(IMAGE).args(["--output", "cat.mp4"]).assert().success();
     let (stdout, stderr) = (text(&out.get_output().stdout), text(&out.get_output().stderr));
     assert!(stderr.contains("cometapi request"), "tracing is on: {stderr}");
+    assert!(!stderr.contains('\x1b'), "no colour codes off a terminal: {stderr}");
     assert!(!stderr.contains(MARKER) && !stdout.contains(MARKER), "{stderr}");
     assert!(!stderr.contains("5c1e7a29"), "not even part of it");
 

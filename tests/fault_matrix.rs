@@ -525,3 +525,36 @@ async fn a_stalled_download_is_bounded_by_its_own_timeout() {
     assert_empty(dir.path());
     assert_eq!(server.tasks_created(), 0);
 }
+
+#[tokio::test]
+async fn a_server_that_never_accepts_is_a_connect_timeout_retried_without_a_task() {
+    // A listener that never accepts, its queue filled: the kernel drops further handshakes.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_millis(100), connect).await {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break, // the queue is full: handshakes now go unanswered
+        }
+    }
+    let client = Client::builder()
+        .api_key(KEY)
+        .base_url(format!("http://{addr}"))
+        .connect_timeout(Duration::from_millis(100))
+        .request_timeout(Duration::from_secs(10))
+        .retry_policy(RetryPolicy::default().max_retries(2).base_delay(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = client.create(&request()).await.unwrap_err();
+    let took = started.elapsed();
+
+    assert!(matches!(err, Error::Transport { timeout: true, .. }), "{err:?}");
+    // Retried (nothing was sent, so no task can exist): three connect timeouts, not one.
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+    drop(listener); // never read a request: no task
+}

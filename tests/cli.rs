@@ -381,6 +381,7 @@ fn a_server_error_on_create_exits_3_without_a_second_create() {
     let out = sim.cmd(dir.path()).args(["--json", "generate"]).args(IMAGE).assert().code(3);
     let v = one_json_object(&out.get_output().stdout);
     assert_eq!((&v["error"]["kind"], &v["error"]["exit_code"]), (&Value::from("api"), &Value::from(3)));
+    assert!(v["error"]["message"].as_str().unwrap().contains("may have been created"), "{v}");
     assert_eq!(sim.server.requests_on(Route::Create).len(), 1);
 }
 

@@ -6,7 +6,7 @@ use std::{
 };
 
 use cometapi_runway::{
-    mock::MockServer, Client, DownloadOptions, Error, ImageToVideo, PollPolicy, Task, TaskStatus, WaitOptions,
+    mock::MockServer, Client, DownloadOptions, Error, ImageToVideo, PollPolicy, TaskStatus, WaitOptions,
 };
 use serde_json::json;
 
@@ -75,7 +75,7 @@ impl Session {
 
     /// `create`: prints the id.
     pub async fn create(&self, request: &ImageToVideo) -> Result<(), Failure> {
-        let id = self.client.create(request).await?;
+        let id = self.create_task(request).await?;
         if self.json {
             output::json_line(&json!({ "id": id }));
         } else {
@@ -86,9 +86,29 @@ impl Session {
 
     /// `generate`: create, then as `wait`.
     pub async fn generate(&self, request: &ImageToVideo, args: &WaitArgs) -> Result<(), Failure> {
-        let id = self.client.create(request).await?;
+        let id = self.create_task(request).await?;
         self.progress.note(&format!("created task {id}"));
         self.wait(&id, args).await
+    }
+
+    /// Creates the task. The library never retries a create whose answer was lost (that could
+    /// bill twice), so when the task may exist after all, say so before the user retries.
+    async fn create_task(&self, request: &ImageToVideo) -> Result<String, Failure> {
+        self.client.create(request).await.map_err(|e| {
+            let maybe_created = match &e {
+                Error::Api { status, .. } => *status >= 500,
+                Error::Transport { timeout, .. } => *timeout,
+                Error::Decode { .. } => true,
+                _ => false,
+            };
+            let mut failure = Failure::from(e);
+            if maybe_created {
+                failure
+                    .message
+                    .push_str("; the task may have been created anyway: check your CometAPI dashboard before retrying");
+            }
+            failure
+        })
     }
 
     /// `wait`: wait with progress, then download unless told not to. Ctrl-C says how to resume:
@@ -127,7 +147,7 @@ impl Session {
             return Ok(());
         }
         let path = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("{id}.mp4")));
-        let bytes = self.download(&task, &url, &path, args.force).await?;
+        let bytes = self.download(id, &url, &path, args.force).await?;
         self.progress.finish(&format!("saved {} ({bytes} bytes) from task {id}", path.display()));
         if self.json {
             output::json_line(&output::task_object(
@@ -140,22 +160,21 @@ impl Session {
         Ok(())
     }
 
-    async fn download(&self, task: &Task, url: &str, path: &Path, force: bool) -> Result<u64, Failure> {
+    async fn download(&self, id: &str, url: &str, path: &Path, force: bool) -> Result<u64, Failure> {
         if !force && path.exists() {
             return Err(Failure::usage(format!(
-                "{} exists; the task succeeded: save it elsewhere with: cometapi-runway wait {} --output FILE \
+                "{} exists; the task succeeded: save it elsewhere with: cometapi-runway wait {id} --output FILE \
                  (or add --force to replace it)",
                 path.display(),
-                task.id
             ))
-            .for_task(&task.id));
+            .for_task(id));
         }
         self.progress.downloading();
         let progress = self.progress.clone();
         let options = DownloadOptions::default().overwrite(force).on_progress(move |done, total| {
             progress.downloaded(done, total);
         });
-        self.client.download_with(url, path, &options).await.map_err(|e| Failure::from(e).for_task(&task.id))
+        self.client.download_with(url, path, &options).await.map_err(|e| Failure::from(e).for_task(id))
     }
 
     /// `status`: one poll. A task that failed or was cancelled exits 4, like `wait` would.
@@ -191,9 +210,9 @@ impl Session {
 /// Reads the request flags into a request, checking every rule: nothing is sent on error.
 pub fn request(args: &RequestArgs) -> Result<ImageToVideo, Failure> {
     let image = image::resolve(&args.image)?;
-    let mut request =
-        ImageToVideo::new(image.prompt_image.clone()).model(args.model.as_str()).watermark(args.watermark);
-    if let Some(ratio) = image.ratio(args.ratio)? {
+    let ratio = image.ratio(args.ratio)?;
+    let mut request = ImageToVideo::new(image.prompt_image).model(args.model.as_str()).watermark(args.watermark);
+    if let Some(ratio) = ratio {
         request = request.ratio(ratio);
     }
     if let Some(text) = &args.prompt {

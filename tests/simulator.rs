@@ -1140,3 +1140,41 @@ async fn core_behaviours_hold_with_alternating_shapes_and_faults() {
     let creates = server.requests_on(Route::Create);
     assert_eq!(creates.len(), 2, "the 429 was retried once");
 }
+
+#[tokio::test]
+async fn download_honours_single_byte_ranges() {
+    let server = quick().not_found_polls(0).start().await;
+    let id = raw_create_ok(&server).await;
+    sleep_ms(200).await;
+    let url = server.output_url(&id);
+    let len = SAMPLE_MP4.len();
+    for (range, first, last) in [("bytes=0-7", 0, 7), ("bytes=100-", 100, len - 1), ("bytes=-16", len - 16, len - 1)] {
+        let response = http().get(&url).header("Range", range).send().await.unwrap();
+        assert_eq!(response.status(), 206, "{range}");
+        assert_eq!(response.headers()["content-range"], format!("bytes {first}-{last}/{len}").as_str());
+        assert_eq!(&response.bytes().await.unwrap()[..], &SAMPLE_MP4[first..=last], "{range}");
+    }
+    let response = http().get(&url).header("Range", format!("bytes={len}-")).send().await.unwrap();
+    assert_eq!(response.status(), 416);
+    let response = http().get(&url).send().await.unwrap();
+    assert_eq!(response.headers()["accept-ranges"], "bytes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn timelines_follow_a_paused_test_clock() {
+    // Realistic minutes-long timings, run in a blink: the simulator reads tokio's clock.
+    let server = MockServer::builder()
+        .not_found_polls(1)
+        .pending_for(Duration::from_secs(30))
+        .running_for(Duration::from_secs(300))
+        .start()
+        .await;
+    let client = server.client().build().unwrap();
+    let options = MockServer::wait_options().poll_policy(cometapi_runway::PollPolicy::fixed(Duration::from_secs(5)));
+    let started = Instant::now();
+    let task = client.generate_with(&request(), &options).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Succeeded);
+    assert!(started.elapsed() < Duration::from_secs(30), "real time: {:?}", started.elapsed());
+    let polls = server.requests_on(Route::Poll).len();
+    assert!((60..=80).contains(&polls), "about 330 s / 5 s polls, got {polls}");
+}

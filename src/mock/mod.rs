@@ -18,8 +18,9 @@
 //!   `progress: "35%"`, Unix-second times, the Runway task in `data.data`), or alternating
 //!   ([`ResponseShape`]).
 //! - `GET /files/{id}.mp4` serves a small, real, playable MP4 (1 s, 160x90, H.264) for a
-//!   succeeded task. Like the CDN real outputs live on, it needs no key; requests are recorded, so
-//!   tests can assert the key was *not* sent there.
+//!   succeeded task (404 before or otherwise), with `Content-Length` and single byte ranges.
+//!   Like the CDN real outputs live on, it needs no key; requests are recorded, so tests can
+//!   assert the key was *not* sent there.
 //! - [`Fault`]s inject 429s, 5xx, garbage bodies, HTML error pages and slow answers.
 //! - Every request is recorded ([`MockServer::requests`]).
 //!

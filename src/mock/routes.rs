@@ -501,12 +501,7 @@ async fn download(
             (StatusCode::OK, [(header::CONTENT_TYPE, "video/mp4")], &b"not a video: the CDN sent garbage"[..]).into_response()
         }
         Some(fault) => fault_response(&fault),
-        None if available => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "video/mp4"), (header::CACHE_CONTROL, "private, max-age=86400")],
-            Bytes::from_static(SAMPLE_MP4),
-        )
-            .into_response(),
+        None if available => serve_file(&headers),
         None => (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "application/xml")],
@@ -515,6 +510,65 @@ async fn download(
             .into_response(),
     };
     delayed(pick.delay, response).await
+}
+
+/// The sample MP4 as a CDN serves it: whole, or one byte range (`Range: bytes=a-b`, `a-`, `-n`)
+/// with 206, or 416 for a range past the end.
+fn serve_file(headers: &HeaderMap) -> Response {
+    let len = SAMPLE_MP4.len();
+    let common = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("video/mp4")),
+        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400")),
+    ];
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|v| parse_range(v, len));
+    match range {
+        None => (StatusCode::OK, common, Bytes::from_static(SAMPLE_MP4)).into_response(),
+        Some(Some((start, end))) => {
+            let content_range = format!("bytes {start}-{end}/{len}");
+            let mut response =
+                (StatusCode::PARTIAL_CONTENT, common, Bytes::from_static(&SAMPLE_MP4[start..=end])).into_response();
+            response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).expect("ascii"));
+            response
+        }
+        Some(None) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
+            response
+        }
+    }
+}
+
+/// `None`: no usable single range (serve the whole file); `Some(None)`: unsatisfiable;
+/// `Some(Some((first, last)))`: inclusive byte positions.
+fn parse_range(value: &str, len: usize) -> Option<Option<(usize, usize)>> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // multipart ranges: a CDN may answer the whole file instead
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
+        (true, true) => return None,
+        (true, false) => {
+            let n: usize = b.parse().ok()?;
+            (n > 0 && len > 0).then(|| (len.saturating_sub(n), len - 1))
+        }
+        (false, _) => {
+            let first: usize = a.parse().ok()?;
+            if first >= len {
+                return Some(None);
+            }
+            let last: usize = if b.is_empty() { len - 1 } else { b.parse().ok()? };
+            if last < first {
+                return None; // syntactically invalid: ignored, like HTTP says
+            }
+            Some((first, last.min(len - 1)))
+        }
+    };
+    Some(range)
 }
 
 // ---------------------------------------------------------------- anything else

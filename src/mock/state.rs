@@ -9,17 +9,27 @@ use tokio::time::Instant;
 
 use super::scenario::{Fault, Outcome, ResponseShape, Route, Scenario};
 
-/// One request the simulator received, recorded before it was answered.
+/// One request the simulator received, recorded before it was answered (refused and faulted
+/// requests included).
 ///
-/// ```no_run
-/// # async fn demo() {
-/// use cometapi_runway::mock::{MockServer, Route};
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), cometapi_runway::Error> {
+/// use cometapi_runway::{mock::{MockServer, Route}, ImageToVideo};
+///
 /// let server = MockServer::start().await;
-/// // ... run code against server.base_url() ...
-/// for request in server.requests_on(Route::Download) {
-///     assert!(request.header("authorization").is_none());
-/// }
-/// # }
+/// let client = server.client().build()?;
+/// let task = client.generate(&ImageToVideo::new("https://example.com/cat.jpg")).await?;
+/// let path = std::env::temp_dir().join(format!("{}.mp4", task.id));
+/// client.download(&task.output[0], &path).await?;
+/// # std::fs::remove_file(&path).unwrap();
+///
+/// let create = &server.requests_on(Route::Create)[0];
+/// assert_eq!(create.header("x-runway-version"), Some("2024-11-06"));
+/// assert_eq!(create.body_json().unwrap()["promptImage"], "https://example.com/cat.jpg");
+/// // The key never travels to the CDN.
+/// assert!(server.requests_on(Route::Download).iter().all(|r| r.header("authorization").is_none()));
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -170,11 +170,11 @@ impl PollPolicy {
                 if ahead > 0.0 {
                     // A doubtful prediction halves the distance rather than collapsing to the floor.
                     let aim = (ahead - eta.spread - ETA_LEAD).max(ahead / 2.0);
-                    self.earlier(Duration::from_secs_f64(aim).min(ETA_MAX_PAUSE))
+                    self.earlier(Duration::from_secs_f64(aim.min(ETA_MAX_PAUSE.as_secs_f64())))
                 } else {
                     // Overdue: re-check soon, then less eagerly the longer the prediction has
                     // been wrong (a task parked at 99 % should not be polled every second).
-                    Duration::from_secs_f64(-ahead / 2.0).min(cadence)
+                    Duration::from_secs_f64((-ahead / 2.0).min(cadence.as_secs_f64()))
                 }
             }
             None if state.progress.len() == 1 => self.spread(SECOND_SAMPLE),
@@ -234,7 +234,8 @@ fn estimate(samples: &[(Duration, f64)]) -> Option<Eta> {
         return None;
     }
     let rate = points().map(|(t, p)| (t - t_mean) * (p - p_mean)).sum::<f64>() / stt;
-    if rate.is_nan() || rate <= 0.0 {
+    // Flat, falling, or rising too slowly to tell from rounding (under 1 % in three hours).
+    if rate.is_nan() || rate < 1e-6 {
         return None;
     }
     let finish = t_mean + (1.0 - p_mean) / rate;
@@ -246,7 +247,8 @@ fn estimate(samples: &[(Duration, f64)]) -> Option<Eta> {
     // Standard error of the line at `finish`, turned from progress into time by the rate.
     let noise = residual.max(PROGRESS_NOISE);
     let spread = noise * (1.0 / n + (finish - t_mean).powi(2) / stt).sqrt() / rate;
-    Some(Eta { finish, spread })
+    // A rise too slow to measure predicts nothing.
+    (finish.is_finite() && spread.is_finite()).then_some(Eta { finish, spread })
 }
 
 /// Piecewise-linear lookup, flat beyond the first and last points.
@@ -330,6 +332,17 @@ mod tests {
         let p = PollPolicy::default().jitter(0.0);
         let d = p.next_delay(&state(4, 20.0, &[(10.0, 0.01), (20.0, 0.02)]));
         assert_eq!(d, ETA_MAX_PAUSE);
+    }
+
+    #[test]
+    fn absurd_progress_never_breaks_the_schedule() {
+        let p = PollPolicy::default().jitter(0.0);
+        // A rise of 1e-300 per second: the finish is beyond any clock.
+        let crawl = p.next_delay(&state(4, 20.0, &[(10.0, 0.5), (20.0, 0.5 + 1e-299)]));
+        assert!(crawl >= Duration::from_secs(1) && crawl <= ETA_MAX_PAUSE, "{crawl:?}");
+        // Progress past 1 from a confused server: overdue, not a panic.
+        let past = p.next_delay(&state(4, 20.0, &[(10.0, 5.0), (20.0, 1e300)]));
+        assert!(past >= Duration::from_secs(1) && past <= secs(14.0), "{past:?}");
     }
 
     #[test]

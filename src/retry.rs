@@ -163,6 +163,7 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn create_is_retried_only_where_no_task_can_exist() {
@@ -209,5 +210,27 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(12));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever a server sends as `Retry-After`, and however many retries came before, the
+        /// pause is bounded and reading the header never panics.
+        #[test]
+        fn every_pause_is_bounded(
+            header in prop_oneof![
+                "[ -~]{0,40}",
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<u32>().prop_map(|n| {
+                    httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(n) * 2))
+                }),
+            ],
+            retry in any::<u32>(),
+        ) {
+            let policy = RetryPolicy::default();
+            let pause = policy.delay(retry, parse_retry_after(&header, SystemTime::now()));
+            prop_assert!(pause <= Duration::from_secs(60), "{header:?} -> {pause:?}");
+        }
     }
 }

@@ -194,7 +194,9 @@ pub fn run(n: usize, reps: usize, sensitivity: bool) {
         println!(
             "\nOther render-time distributions (no targets; the no-progress cadence assumes renders of 20 s – 3 min):"
         );
-        for (running, label) in [((20.0, 60.0), "running 20–60 s"), ((60.0, 300.0), "running 60–300 s")] {
+        for (running, label) in
+            [((1.0, 10.0), "running 1–10 s"), ((20.0, 60.0), "running 20–60 s"), ((60.0, 300.0), "running 60–300 s")]
+        {
             table(&format!("{label}, progress reported:"), &task_set(n, running, true), reps);
             table(&format!("{label}, progress never reported:"), &task_set(n, running, false), reps);
         }

@@ -345,6 +345,20 @@ mod tests {
         assert!(past >= Duration::from_secs(1) && past <= secs(14.0), "{past:?}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_history_gives_a_pause_between_the_floor_and_a_minute(
+            mut reports in proptest::collection::vec((0.0f64..1e5, -1.0f64..2.0), 0..20),
+            polls in 0u32..10_000,
+            extra in 0.0f64..1e5,
+        ) {
+            reports.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let elapsed = reports.last().map_or(0.0, |r| r.0) + extra;
+            let d = PollPolicy::default().next_delay(&state(polls, elapsed, &reports));
+            proptest::prop_assert!(d >= secs(1.0) && d <= ETA_MAX_PAUSE, "{:?}", d);
+        }
+    }
+
     #[test]
     fn near_the_finish_it_rechecks_at_the_floor() {
         let p = PollPolicy::default();

@@ -558,3 +558,146 @@ async fn a_server_that_never_accepts_is_a_connect_timeout_retried_without_a_task
     assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
     drop(listener); // never read a request: no task
 }
+
+// ---- the same faults from the simulator ------------------------------------------------------
+//
+// The simulator creates a task exactly when the real service would (a 5xx or garbage on create
+// is answered *after* the task was created), so its `tasks_created` is the true count.
+
+mod simulated {
+    use super::*;
+    use cometapi_runway::mock::{Fault, MockServer, MockServerBuilder, Route};
+
+    async fn start(builder: MockServerBuilder) -> (MockServer, Client) {
+        let server =
+            builder.pending_for(Duration::from_millis(10)).running_for(Duration::from_millis(30)).start().await;
+        let client = server
+            .client()
+            .request_timeout(REQUEST_TIMEOUT)
+            .retry_policy(retry_policy())
+            .wait_options(wait_options())
+            .build()
+            .unwrap();
+        (server, client)
+    }
+
+    fn creates(server: &MockServer) -> usize {
+        server.requests_on(Route::Create).len()
+    }
+
+    #[tokio::test]
+    async fn rate_limit_with_retry_after_on_create() {
+        let fault = Fault::RateLimit { times: 2, retry_after: Some(30) };
+        let (server, client) = start(MockServer::builder().fault_on(Route::Create, fault)).await;
+        let started = Instant::now();
+        let task = client.generate(&request()).await.unwrap();
+
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert!(started.elapsed() >= 2 * MAX_RETRY_AFTER - Duration::from_millis(10), "{:?}", started.elapsed());
+        assert_eq!((creates(&server), server.tasks_created()), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn rate_limit_without_retry_after_on_every_route() {
+        let (server, client) =
+            start(MockServer::builder().fault(Fault::RateLimit { times: 3, retry_after: None })).await;
+        let task = client.generate(&request()).await.unwrap();
+
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert_eq!(server.tasks_created(), 1);
+    }
+
+    #[tokio::test]
+    async fn server_errors_on_poll() {
+        for status in [500, 502, 503, 504] {
+            let fault = Fault::ServerError { status, times: 2, on: Route::Poll };
+            let (server, client) = start(MockServer::builder().fault(fault)).await;
+            let task = client.generate(&request()).await.unwrap();
+
+            assert_eq!(task.status, TaskStatus::Succeeded, "{status}");
+            assert_eq!((creates(&server), server.tasks_created()), (1, 1), "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn server_error_on_create_loses_the_answer_and_is_not_retried() {
+        for status in [500, 502, 503, 504] {
+            let fault = Fault::ServerError { status, times: 1, on: Route::Create };
+            let (server, client) = start(MockServer::builder().fault(fault)).await;
+            let err = client.create(&request()).await.unwrap_err();
+
+            assert_eq!(err.status(), Some(status), "{err:?}");
+            // The task exists (the simulator created it, then failed the answer): a retry would
+            // have made it two.
+            assert_eq!((creates(&server), server.tasks_created()), (1, 1), "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_and_html_on_poll() {
+        let builder = MockServer::builder()
+            .fault(Fault::GarbageBody { times: 2 })
+            .fault(Fault::HtmlErrorPage { status: 502, times: 2 });
+        let (server, client) = start(builder).await;
+        let task = client.generate(&request()).await.unwrap();
+
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert_eq!(server.tasks_created(), 1);
+    }
+
+    #[tokio::test]
+    async fn garbage_on_create_is_a_decode_error_not_a_retry() {
+        let (server, client) =
+            start(MockServer::builder().fault_on(Route::Create, Fault::GarbageBody { times: 1 })).await;
+        let err = client.create(&request()).await.unwrap_err();
+
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+        assert_eq!((creates(&server), server.tasks_created()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn slow_create_times_out_without_retry() {
+        let fault = Fault::Slow { delay: Duration::from_secs(2), times: 1 };
+        let (server, client) = start(MockServer::builder().fault_on(Route::Create, fault)).await;
+        let err = client.create(&request()).await.unwrap_err();
+
+        assert!(matches!(err, Error::Transport { timeout: true, .. }), "{err:?}");
+        assert_eq!((creates(&server), server.tasks_created()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn task_not_exist_briefly() {
+        let (server, client) = start(MockServer::builder().not_found_polls(4)).await;
+        let task = client.generate(&request()).await.unwrap();
+
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert_eq!(server.tasks_created(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_and_cancelled() {
+        let failed = cometapi_runway::mock::Outcome::fail("SAFETY.INPUT.IMAGE", "flagged");
+        let (server, client) = start(MockServer::builder().outcome(failed)).await;
+        let err = client.generate(&request()).await.unwrap_err();
+        assert!(matches!(err, Error::TaskFailed { .. }) && err.code() == Some("SAFETY.INPUT.IMAGE"), "{err:?}");
+        assert_eq!(server.tasks_created(), 1);
+
+        let (server, client) = start(MockServer::builder().outcome(cometapi_runway::mock::Outcome::Cancel)).await;
+        let err = client.generate(&request()).await.unwrap_err();
+        assert!(matches!(err, Error::TaskCancelled { .. }), "{err:?}");
+        assert_eq!(server.tasks_created(), 1);
+    }
+
+    #[tokio::test]
+    async fn output_url_that_fails() {
+        let fault = Fault::ServerError { status: 404, times: 1, on: Route::Download };
+        let (server, client) = start(MockServer::builder().fault(fault)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let task = client.generate(&request()).await.unwrap();
+        let err = client.download(&task.output[0], dir.path().join("out.mp4")).await.unwrap_err();
+
+        assert!(matches!(&err, Error::Download { message, .. } if message.contains("404")), "{err:?}");
+        assert_empty(dir.path());
+        assert_eq!(server.tasks_created(), 1);
+    }
+}

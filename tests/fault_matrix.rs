@@ -429,6 +429,33 @@ async fn cancelled_task_is_a_typed_error_and_polling_stops() {
     assert_eq!(server.tasks_created(), 1);
 }
 
+#[tokio::test]
+async fn a_task_that_never_finishes_ends_the_wait_at_its_timeout() {
+    let server = server(vec![Reply::created("t1")], vec![running()]).await;
+    let options = wait_options().timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let err = client(&server).generate_with(&request(), &options).await.unwrap_err();
+    let took = started.elapsed();
+
+    assert!(matches!(&err, Error::TimedOut { last: Some(t), .. } if t.status == TaskStatus::Running), "{err:?}");
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_millis(500), "{took:?}");
+    assert_eq!(server.tasks_created(), 1);
+}
+
+#[tokio::test]
+async fn a_wait_on_a_server_that_never_answers_ends_at_the_wait_timeout() {
+    // Every poll stalls; retries would take 4 x 300 ms per poll, the wait allows 450 ms in all.
+    let server = server(vec![Reply::created("t1")], vec![Reply::Stall]).await;
+    let options = wait_options().timeout(Duration::from_millis(450));
+    let started = Instant::now();
+    let err = client(&server).wait_with("t1", &options).await.unwrap_err();
+    let took = started.elapsed();
+
+    assert!(matches!(&err, Error::TimedOut { last: None, .. }), "{err:?}");
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_millis(750), "{took:?}");
+    assert_eq!(server.tasks_created(), 0);
+}
+
 // ---- downloads ---------------------------------------------------------------------------
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use progenitor_client::{ByteStream, ResponseValue};
 use crate::{
     error::{shorten, Error, BODY_SNIPPET_CHARS},
     request::ImageToVideo,
-    retry::parse_retry_after,
+    retry::{parse_retry_after, Failure},
     task::Task,
     types, Client,
 };
@@ -41,18 +41,32 @@ impl Client {
         if id.trim().is_empty() || id.contains(['/', '?', '#']) {
             return Err(Error::invalid("id", format!("{id:?}"), "must be a task id as returned by create"));
         }
-        let response = self.raw.get_task().id(id).x_runway_version(&*self.runway_version).send().await;
-        let response = match response {
-            Ok(r) => r,
-            // The generated decoder is strict; `Task::from_json` also reads an envelope whose
-            // nested task is incomplete.
-            Err(progenitor_client::Error::InvalidResponsePayload(body, e)) => {
-                return match Task::from_json(&body) {
-                    Ok(task) => Ok(task),
-                    Err(_) => Err(map_error(progenitor_client::Error::InvalidResponsePayload(body, e)).await),
-                };
+        let retry = &progenitor_client::ClientInfo::inner(&self.raw).0.retry;
+        let mut attempt = 0;
+        let response = loop {
+            let answer = self.raw.get_task().id(id).x_runway_version(&*self.runway_version).send().await;
+            // The hooks retried what failed before the body was read; what fails while reading or
+            // decoding it (a body cut short, a proxy's page on 200) is a passing fault too, and a
+            // poll is free to repeat.
+            let error = match answer {
+                Ok(r) => break r,
+                Err(progenitor_client::Error::InvalidResponsePayload(body, e)) => {
+                    // The generated decoder is strict; `Task::from_json` also reads an envelope
+                    // whose nested task is incomplete.
+                    if let Ok(task) = Task::from_json(&body) {
+                        return Ok(task);
+                    }
+                    progenitor_client::Error::InvalidResponsePayload(body, e)
+                }
+                Err(e @ progenitor_client::Error::ResponseBodyError(_)) => e,
+                Err(e) => return Err(map_error(e).await),
+            };
+            if attempt >= retry.max_retries_value() || !retry.should_retry(false, Failure::Undecodable) {
+                return Err(map_error(error).await);
             }
-            Err(e) => return Err(map_error(e).await),
+            tracing::debug!(task_id = %id, error = %error, "poll answer unreadable; polling again");
+            tokio::time::sleep(retry.delay(attempt, None)).await;
+            attempt += 1;
         };
         let status = response.status().as_u16();
         Task::try_from(response.into_inner()).map_err(|code| Error::Api {

@@ -7,18 +7,17 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
-    header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER},
-    StatusCode, Version,
+    header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER},
+    ResponseBuilderExt,
 };
 use tokio::sync::Semaphore;
 
 use crate::{
     generated,
     retry::{parse_retry_after, Failure, RetryPolicy},
-    types,
 };
 
 /// A 2xx body larger than this is cut (and then fails to decode) rather than held in memory.
@@ -28,8 +27,6 @@ pub(crate) const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// The operation id of the create call in the spec: the only call that costs money.
 const CREATE_OPERATION: &str = "create_image_to_video";
-/// The operation id of the poll call in the spec.
-const POLL_OPERATION: &str = "get_task";
 
 /// Configuration the hooks need, carried inside the generated client.
 #[derive(Clone)]
@@ -68,16 +65,13 @@ impl ClientHooks<Inner> for generated::Client {
             let outcome = {
                 let _permit = shared.limit.acquire().await.expect("the request limit is never closed");
                 match self.client().execute(attempt).await {
-                    Ok(response) => buffer(response).await,
+                    Ok(response) => bounded(response).await,
                     Err(e) => Err(e),
                 }
             };
             let failure = match &outcome {
-                Ok(r) if r.status.is_success() && info.operation_id == POLL_OPERATION && !is_task_answer(&r.body) => {
-                    Some(Failure::Undecodable)
-                }
-                Ok(r) if r.status.is_success() => None,
-                Ok(r) => Some(Failure::Status(r.status.as_u16())),
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(Failure::Status(r.status().as_u16())),
                 Err(e) if e.is_connect() => Some(Failure::Connect),
                 Err(_) => Some(Failure::AfterSend),
             };
@@ -85,7 +79,7 @@ impl ClientHooks<Inner> for generated::Client {
                 operation = info.operation_id,
                 method = %request.method(),
                 path = request.url().path(),
-                status = outcome.as_ref().ok().map(|r| r.status.as_u16()),
+                status = outcome.as_ref().ok().map(|r| r.status().as_u16()),
                 error = outcome.as_ref().err().map(tracing::field::display),
                 attempt = retry + 1,
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -98,10 +92,10 @@ impl ClientHooks<Inner> for generated::Client {
                 }
             };
             if give_up {
-                return outcome.map(Buffered::into_response);
+                return outcome;
             }
             let retry_after = outcome.as_ref().ok().and_then(|r| {
-                let value = r.headers.get(RETRY_AFTER)?.to_str().ok()?;
+                let value = r.headers().get(RETRY_AFTER)?.to_str().ok()?;
                 parse_retry_after(value, SystemTime::now())
             });
             let pause = shared.retry.delay(retry, retry_after);
@@ -112,37 +106,18 @@ impl ClientHooks<Inner> for generated::Client {
     }
 }
 
-/// A response whose body has been read (up to a cap) and the connection released.
-struct Buffered {
-    status: StatusCode,
-    version: Version,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Buffered {
-    /// Back into the response the generated client expects; it decodes the body itself.
-    fn into_response(self) -> reqwest::Response {
-        let mut rebuilt = http::Response::new(self.body);
-        *rebuilt.status_mut() = self.status;
-        *rebuilt.version_mut() = self.version;
-        *rebuilt.headers_mut() = self.headers;
-        rebuilt.headers_mut().remove(CONTENT_LENGTH);
-        reqwest::Response::from(rebuilt)
+/// Bounds what a response can make the client hold in memory. The common answer — a 2xx whose
+/// announced length is within the cap — passes through untouched (no copy: this is the hot path
+/// of every poll). Anything else, an error page or a body of unannounced length, is read now,
+/// while the request still holds its permit, up to the cap; a body past the cap is cut and the
+/// connection dropped, so the rest is never read, however large. The generated client then
+/// decodes the in-memory body as usual.
+async fn bounded(mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    let success = response.status().is_success();
+    let cap = if success { MAX_SUCCESS_BODY } else { MAX_ERROR_BODY };
+    if success && response.content_length().is_some_and(|n| n <= cap as u64) {
+        return Ok(response);
     }
-}
-
-/// Whether a 2xx poll body is something the task decoder can read (either shape). A proxy's
-/// HTML page or a truncated body on 200 is a passing fault, worth another poll.
-fn is_task_answer(body: &[u8]) -> bool {
-    serde_json::from_slice::<types::TaskResponse>(body).is_ok()
-}
-
-/// Reads the body into memory, up to a cap, while the request still holds its permit, so a
-/// response counts against the request limit until its connection is free again. A body past
-/// the cap is cut and the connection dropped: the rest is never read, however large.
-async fn buffer(mut response: reqwest::Response) -> reqwest::Result<Buffered> {
-    let cap = if response.status().is_success() { MAX_SUCCESS_BODY } else { MAX_ERROR_BODY };
     let mut body = BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
         let room = cap - body.len();
@@ -151,10 +126,13 @@ async fn buffer(mut response: reqwest::Response) -> reqwest::Result<Buffered> {
             break;
         }
     }
-    Ok(Buffered {
-        status: response.status(),
-        version: response.version(),
-        headers: std::mem::take(response.headers_mut()),
-        body: body.freeze(),
-    })
+    let mut rebuilt = http::Response::builder()
+        .status(response.status())
+        .version(response.version())
+        .url(response.url().clone())
+        .body(body.freeze())
+        .expect("status and version come from a valid response");
+    *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
+    rebuilt.headers_mut().remove(CONTENT_LENGTH);
+    Ok(reqwest::Response::from(rebuilt))
 }

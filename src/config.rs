@@ -246,7 +246,7 @@ impl ClientBuilder {
         let inner = Inner(Arc::new(Shared {
             authorization,
             retry: self.retry,
-            limit: Semaphore::new(self.max_concurrent_requests),
+            limit: Arc::new(Semaphore::new(self.max_concurrent_requests)),
         }));
         Ok(Client {
             raw: generated::Client::new_with_client(&base_url, http, inner),

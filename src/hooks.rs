@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     /// `Bearer <key>`, marked sensitive so reqwest never prints it.
     pub(crate) authorization: HeaderValue,
     pub(crate) retry: RetryPolicy,
-    pub(crate) limit: Semaphore,
+    pub(crate) limit: Arc<Semaphore>,
 }
 
 impl fmt::Debug for Inner {
@@ -57,15 +57,15 @@ impl ClientHooks<Inner> for generated::Client {
         request.headers_mut().insert(AUTHORIZATION, shared.authorization.clone());
         let is_create = info.operation_id == CREATE_OPERATION;
 
-        let mut retry = 0;
+        let (mut attempt_number, mut spent) = (1, 0);
         loop {
             // JSON bodies are in memory, so a request can always be cloned for another attempt.
             let attempt = request.try_clone().expect("API requests have in-memory bodies");
             let started = Instant::now();
             let outcome = {
-                let _permit = shared.limit.acquire().await.expect("the request limit is never closed");
+                let permit = shared.limit.clone().acquire_owned().await.expect("the request limit is never closed");
                 match self.client().execute(attempt).await {
-                    Ok(response) => bounded(response).await,
+                    Ok(response) => bounded(response, permit).await,
                     Err(e) => Err(e),
                 }
             };
@@ -81,19 +81,12 @@ impl ClientHooks<Inner> for generated::Client {
                 path = request.url().path(),
                 status = outcome.as_ref().ok().map(|r| r.status().as_u16()),
                 error = outcome.as_ref().err().map(tracing::field::display),
-                attempt = retry + 1,
+                attempt = attempt_number,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "cometapi request"
             );
-            let give_up = match failure {
-                None => true,
-                Some(failure) => {
-                    retry >= shared.retry.max_retries_value() || !shared.retry.should_retry(is_create, failure)
-                }
-            };
-            if give_up {
-                return outcome;
-            }
+            let Some(failure) = failure.filter(|f| shared.retry.should_retry(is_create, *f)) else { return outcome };
+            let Some(retry) = shared.retry.take_retry(&mut spent) else { return outcome };
             let retry_after = outcome.as_ref().ok().and_then(|r| {
                 let value = r.headers().get(RETRY_AFTER)?.to_str().ok()?;
                 parse_retry_after(value, SystemTime::now())
@@ -101,22 +94,35 @@ impl ClientHooks<Inner> for generated::Client {
             let pause = shared.retry.delay(retry, retry_after);
             tracing::debug!(operation = info.operation_id, ?failure, pause_ms = pause.as_millis() as u64, "retrying");
             tokio::time::sleep(pause).await;
-            retry += 1;
+            attempt_number += 1;
         }
     }
 }
 
-/// Bounds what a response can make the client hold in memory. The common answer — a 2xx whose
-/// announced length is within the cap — passes through untouched (no copy: this is the hot path
-/// of every poll). Anything else, an error page or a body of unannounced length, is read now,
-/// while the request still holds its permit, up to the cap; a body past the cap is cut and the
+/// Bounds what a response can make the client hold in memory, and keeps the request's slot in
+/// the request limit until its connection is free. The common answer — a 2xx whose announced
+/// length is within the cap — passes through without a copy (the hot path of every poll), its
+/// body carrying the permit until it has been read or dropped. Anything else, an error page or a
+/// body of unannounced length, is read now, up to the cap; a body past the cap is cut and the
 /// connection dropped, so the rest is never read, however large. The generated client then
-/// decodes the in-memory body as usual.
-async fn bounded(mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+/// decodes the body as usual.
+async fn bounded(
+    mut response: reqwest::Response,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> reqwest::Result<reqwest::Response> {
     let success = response.status().is_success();
     let cap = if success { MAX_SUCCESS_BODY } else { MAX_ERROR_BODY };
     if success && response.content_length().is_some_and(|n| n <= cap as u64) {
-        return Ok(response);
+        let url = response.url().clone();
+        let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+        let mut rebuilt = http::Response::builder()
+            .status(parts.status)
+            .version(parts.version)
+            .url(url)
+            .body(reqwest::Body::wrap(Permitted { body, _permit: permit }))
+            .expect("status and version come from a valid response");
+        *rebuilt.headers_mut() = parts.headers;
+        return Ok(reqwest::Response::from(rebuilt));
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
@@ -135,4 +141,30 @@ async fn bounded(mut response: reqwest::Response) -> reqwest::Result<reqwest::Re
     *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
     rebuilt.headers_mut().remove(CONTENT_LENGTH);
     Ok(reqwest::Response::from(rebuilt))
+}
+
+/// A passed-through body that holds its request's permit until it is read to the end or dropped.
+struct Permitted {
+    body: reqwest::Body,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Permitted {
+    type Data = bytes::Bytes;
+    type Error = reqwest::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.body)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.body)
+    }
 }

@@ -81,6 +81,8 @@ pub enum Reply {
     Endless { status: u16 },
     /// Another reply, this much later.
     Late(Duration, Box<Reply>),
+    /// Status line and headers (with `Content-Length`) at once, the JSON body this much later.
+    SlowBody(Duration, Value),
 }
 
 impl Reply {
@@ -367,6 +369,16 @@ async fn answer(stream: &mut TcpStream, mut reply: Reply, state: &State) -> bool
                 state.counters.streamed.fetch_add(64 << 10, Ordering::SeqCst);
             }
             false
+        }
+        Reply::SlowBody(delay, body) => {
+            let body = body.to_string();
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+            if stream.write_all(head.as_bytes()).await.is_err() || stream.flush().await.is_err() {
+                return false;
+            }
+            tokio::time::sleep(delay).await;
+            stream.write_all(body.as_bytes()).await.is_ok()
         }
         Reply::Late(..) => unreachable!("unwrapped above"),
     }

@@ -8,7 +8,7 @@ use progenitor_client::{ByteStream, ResponseValue};
 use crate::{
     error::{shorten, Error, BODY_SNIPPET_CHARS},
     request::ImageToVideo,
-    retry::{parse_retry_after, Failure},
+    retry::{self, parse_retry_after, Failure},
     task::Task,
     types, Client,
 };
@@ -42,41 +42,48 @@ impl Client {
             return Err(Error::invalid("id", format!("{id:?}"), "must be a task id as returned by create"));
         }
         let retry = &progenitor_client::ClientInfo::inner(&self.raw).0.retry;
-        let mut attempt = 0;
-        let response = loop {
-            let answer = self.raw.get_task().id(id).x_runway_version(&*self.runway_version).send().await;
-            // The hooks retried what failed before the body was read; what fails while reading or
-            // decoding it (a body cut short, a proxy's page on 200) is a passing fault too, and a
-            // poll is free to repeat.
-            let error = match answer {
-                Ok(r) => break r,
-                Err(progenitor_client::Error::InvalidResponsePayload(body, e)) => {
-                    // The generated decoder is strict; `Task::from_json` also reads an envelope
-                    // whose nested task is incomplete.
-                    if let Ok(task) = Task::from_json(&body) {
-                        return Ok(task);
+        // One retry budget for the whole poll: the hooks' retries and the re-polls below draw on it.
+        retry::one_budget(async {
+            let mut spent = 0;
+            loop {
+                let answer = self.raw.get_task().id(id).x_runway_version(&*self.runway_version).send().await;
+                // The hooks retried what failed before the body was read; what fails while reading
+                // or decoding it (a body cut short, a proxy's page on 200) is a passing fault too,
+                // and a poll is free to repeat.
+                let error = match answer {
+                    Ok(response) => return task_from(response),
+                    Err(progenitor_client::Error::InvalidResponsePayload(body, e)) => {
+                        // The generated decoder is strict; `Task::from_json` also reads an envelope
+                        // whose nested task is incomplete.
+                        if let Ok(task) = Task::from_json(&body) {
+                            return Ok(task);
+                        }
+                        progenitor_client::Error::InvalidResponsePayload(body, e)
                     }
-                    progenitor_client::Error::InvalidResponsePayload(body, e)
-                }
-                Err(e @ progenitor_client::Error::ResponseBodyError(_)) => e,
-                Err(e) => return Err(map_error(e).await),
-            };
-            if attempt >= retry.max_retries_value() || !retry.should_retry(false, Failure::Undecodable) {
-                return Err(map_error(error).await);
+                    Err(e @ progenitor_client::Error::ResponseBodyError(_)) => e,
+                    Err(e) => return Err(map_error(e).await),
+                };
+                let next = retry.take_retry(&mut spent).filter(|_| retry.should_retry(false, Failure::Undecodable));
+                let Some(n) = next else { return Err(map_error(error).await) };
+                tracing::debug!(task_id = %id, error = %error, "poll answer unreadable; polling again");
+                tokio::time::sleep(retry.delay(n, None)).await;
             }
-            tracing::debug!(task_id = %id, error = %error, "poll answer unreadable; polling again");
-            tokio::time::sleep(retry.delay(attempt, None)).await;
-            attempt += 1;
-        };
-        let status = response.status().as_u16();
-        Task::try_from(response.into_inner()).map_err(|code| Error::Api {
-            status,
-            message: Some(format!("the service answered {code} without a task")),
-            code: Some(code),
-            body: String::new(),
-            retry_after: None,
         })
+        .await
     }
+}
+
+/// The task in a decoded poll answer; an envelope without one (`task_not_exist` on 200) is an
+/// API error carrying the envelope's code.
+fn task_from(response: ResponseValue<types::TaskResponse>) -> Result<Task, Error> {
+    let status = response.status().as_u16();
+    Task::try_from(response.into_inner()).map_err(|code| Error::Api {
+        status,
+        message: Some(format!("the service answered {code} without a task")),
+        code: Some(code),
+        body: String::new(),
+        retry_after: None,
+    })
 }
 
 /// Maps the generated client's error onto the crate's planes.

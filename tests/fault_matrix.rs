@@ -288,6 +288,22 @@ async fn garbage_and_html_on_200_poll_are_retried() {
 }
 
 #[tokio::test]
+async fn a_poll_spends_one_retry_budget_across_status_and_body_faults() {
+    // 503s are retried in the hooks, unreadable 200s in `get_task`: both draw on the same three
+    // retries, so the call sends four requests, not (1 + 3)².
+    let garbage = Reply::body(200, "application/json", r#"{"id": "t1", "sta"#);
+    let unavailable = Reply::json(503, json!({"error": {"message": "busy", "type": "upstream"}}));
+    let script: Vec<Reply> = [unavailable, garbage].into_iter().cycle().take(16).collect();
+    let server = Server::start(|base| Routes { poll: script, ..Routes::happy(base) }).await;
+
+    let err = client(&server).get_task("t1").await.unwrap_err();
+
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert_eq!(server.polls(), 4);
+    assert_eq!(server.tasks_created(), 0);
+}
+
+#[tokio::test]
 async fn garbage_on_200_create_is_a_decode_error_not_a_retry() {
     let server = server(vec![Reply::body(200, "text/html", "<html><body>OK</body></html>")], vec![]).await;
     let err = client(&server).create(&request()).await.unwrap_err();

@@ -121,8 +121,10 @@ pub fn run(sizes: &Sizes) -> bool {
         verdict(rss <= 150 * 1024)
     );
     println!(
-        "peak open sockets {peak} (target ≤ {LIMIT}, the requests-in-flight limit) {}; by construction ≤ {} \
-         ({LIMIT} in flight + an idle pool capped at {LIMIT})",
+        "peak open sockets {peak} (target ≤ {LIMIT}, the requests-in-flight limit) {}; bound: ≤ {LIMIT} in flight \
+         (each holding its permit until its body is read) + an idle pool capped at {LIMIT} = ≤ {} sockets; \
+         the excess over {LIMIT} is hyper-util racing a new connect against a pool checkout while a just-freed \
+         connection is being returned",
         verdict(peak <= LIMIT),
         2 * LIMIT
     );

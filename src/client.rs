@@ -43,7 +43,9 @@ impl Client {
         }
         let retry = &progenitor_client::ClientInfo::inner(&self.raw).0.retry;
         // One retry budget for the whole poll: the hooks' retries and the re-polls below draw on it.
-        retry::one_budget(async {
+        // Boxed: the loop holds the generated request future, and every waiting task holds this
+        // one; inline it would double the memory of each of 10,000 concurrent waits.
+        retry::one_budget(Box::pin(async {
             let mut spent = 0;
             loop {
                 let answer = self.raw.get_task().id(id).x_runway_version(&*self.runway_version).send().await;
@@ -68,7 +70,7 @@ impl Client {
                 tracing::debug!(task_id = %id, error = %error, "poll answer unreadable; polling again");
                 tokio::time::sleep(retry.delay(n, None)).await;
             }
-        })
+        }))
         .await
     }
 }

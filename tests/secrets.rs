@@ -197,79 +197,99 @@ async fn a_failed_task_error_carries_no_key() {
 
 // ---- the CLI ---------------------------------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_cometapi-runway");
+/// Needs the binary, built with `--features cli` (the README's test command).
+#[cfg(feature = "cli")]
+mod cli {
+    use super::*;
 
-/// The binary with a clean environment, in `dir`, bounded in time.
-fn cli(dir: &std::path::Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(BIN);
-    cmd.current_dir(dir).env_remove("COMETAPI_KEY").env_remove("COMETAPI_BASE_URL").timeout(Duration::from_secs(30));
-    cmd
-}
+    const BIN: &str = env!("CARGO_BIN_EXE_cometapi-runway");
 
-/// Runs the binary and returns (success, stdout + stderr).
-fn run(cmd: &mut assert_cmd::Command) -> (bool, String) {
-    let out = cmd.output().unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-#[test]
-fn the_cli_never_prints_the_key_at_any_verbosity() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(
-        MockServer::builder()
-            .api_key(MARKER)
-            .pending_for(Duration::from_millis(20))
-            .running_for(Duration::from_millis(60))
-            .start(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    for (n, verbosity) in ["-v", "-vv", "-vvv"].into_iter().enumerate() {
-        let output = format!("cat-{n}.mp4");
-        // The key once as a flag, once from the environment.
-        let mut cmd = cli(dir.path());
-        cmd.args([verbosity, "--base-url", server.base_url(), "--poll-interval", "10ms", "generate"]).args([
-            "--image",
-            "https://example.com/cat.jpg",
-            "--prompt",
-            "the cat yawns",
-            "--output",
-            &output,
-        ]);
-        if n % 2 == 0 {
-            cmd.args(["--api-key", MARKER]);
-        } else {
-            cmd.env("COMETAPI_KEY", MARKER);
-        }
-        let (ok, text) = run(&mut cmd);
-        assert!(ok, "{verbosity}: {text}");
-        assert!(dir.path().join(&output).exists(), "{verbosity}: the video was downloaded");
-        assert!(text.contains("cometapi request"), "{verbosity}: requests were traced: {text}");
-        assert_no_key(&format!("the CLI's output at {verbosity}"), &text);
+    /// The binary with a clean environment, in `dir`, bounded in time.
+    fn cli(dir: &std::path::Path) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(BIN);
+        cmd.current_dir(dir)
+            .env_remove("COMETAPI_KEY")
+            .env_remove("COMETAPI_BASE_URL")
+            .timeout(Duration::from_secs(30));
+        cmd
     }
-    // Failing paths print errors: a rejected key, a refused connection, both as text and JSON.
-    for json in [false, true] {
-        let mut cmd = cli(dir.path());
-        cmd.args(["-vv", "--base-url", server.base_url(), "--api-key", &format!("{MARKER}-revoked"), "status", "t1"]);
-        if json {
-            cmd.arg("--json");
-        }
-        let (ok, text) = run(&mut cmd);
-        assert!(!ok && text.contains("401"), "{text}");
-        assert_no_key("the CLI's 401 error", &text);
 
-        let mut cmd = cli(dir.path());
-        cmd.args(["-vv", "--base-url", &refused_base_url(), "--api-key", MARKER, "status", "t1"]);
-        if json {
-            cmd.arg("--json");
-        }
-        let (ok, text) = run(&mut cmd);
-        assert!(!ok && !text.trim().is_empty(), "{text}");
-        assert_no_key("the CLI's transport error", &text);
+    /// Runs the binary and returns (success, stdout + stderr).
+    fn run(cmd: &mut assert_cmd::Command) -> (bool, String) {
+        let out = cmd.output().unwrap();
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
     }
-    let sent = server.requests();
-    assert!(sent.iter().any(|r| r.header("authorization") == Some(&format!("Bearer {MARKER}"))), "the key was in play");
-    let files = server.requests_on(Route::Download);
-    assert_eq!(files.len(), 3);
-    assert!(files.iter().all(|r| r.headers.get("authorization").is_none()), "the CLI's downloads carry no key");
+
+    #[test]
+    fn the_cli_never_prints_the_key_at_any_verbosity() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let server = runtime.block_on(
+            MockServer::builder()
+                .api_key(MARKER)
+                .pending_for(Duration::from_millis(20))
+                .running_for(Duration::from_millis(60))
+                .start(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for (n, verbosity) in ["-v", "-vv", "-vvv"].into_iter().enumerate() {
+            let output = format!("cat-{n}.mp4");
+            // The key once as a flag, once from the environment.
+            let mut cmd = cli(dir.path());
+            cmd.args([verbosity, "--base-url", server.base_url(), "--poll-interval", "10ms", "generate"]).args([
+                "--image",
+                "https://example.com/cat.jpg",
+                "--prompt",
+                "the cat yawns",
+                "--output",
+                &output,
+            ]);
+            if n % 2 == 0 {
+                cmd.args(["--api-key", MARKER]);
+            } else {
+                cmd.env("COMETAPI_KEY", MARKER);
+            }
+            let (ok, text) = run(&mut cmd);
+            assert!(ok, "{verbosity}: {text}");
+            assert!(dir.path().join(&output).exists(), "{verbosity}: the video was downloaded");
+            assert!(text.contains("cometapi request"), "{verbosity}: requests were traced: {text}");
+            assert_no_key(&format!("the CLI's output at {verbosity}"), &text);
+        }
+        // Failing paths print errors: a rejected key, a refused connection, both as text and JSON.
+        for json in [false, true] {
+            let mut cmd = cli(dir.path());
+            cmd.args([
+                "-vv",
+                "--base-url",
+                server.base_url(),
+                "--api-key",
+                &format!("{MARKER}-revoked"),
+                "status",
+                "t1",
+            ]);
+            if json {
+                cmd.arg("--json");
+            }
+            let (ok, text) = run(&mut cmd);
+            assert!(!ok && text.contains("401"), "{text}");
+            assert_no_key("the CLI's 401 error", &text);
+
+            let mut cmd = cli(dir.path());
+            cmd.args(["-vv", "--base-url", &refused_base_url(), "--api-key", MARKER, "status", "t1"]);
+            if json {
+                cmd.arg("--json");
+            }
+            let (ok, text) = run(&mut cmd);
+            assert!(!ok && !text.trim().is_empty(), "{text}");
+            assert_no_key("the CLI's transport error", &text);
+        }
+        let sent = server.requests();
+        assert!(
+            sent.iter().any(|r| r.header("authorization") == Some(&format!("Bearer {MARKER}"))),
+            "the key was in play"
+        );
+        let files = server.requests_on(Route::Download);
+        assert_eq!(files.len(), 3);
+        assert!(files.iter().all(|r| r.headers.get("authorization").is_none()), "the CLI's downloads carry no key");
+    }
 }

@@ -7,7 +7,7 @@ use std::{collections::HashSet, pin::pin, time::Duration};
 
 use cometapi_runway::{
     mock::{MockServer, Outcome, Route},
-    Client, ImageToVideo, PollPolicy, TaskStatus,
+    Client, Error, ImageToVideo, PollPolicy, Task, TaskStatus,
 };
 use futures_util::{future::join_all, StreamExt};
 use serde_json::json;
@@ -115,6 +115,21 @@ async fn a_thousand_concurrent_waits_on_one_client_finish_over_bounded_connectio
     );
 }
 
+/// `calls` concurrent polls of task `t1` on one client limited to `limit` requests in flight.
+async fn concurrent_polls(server: &Server, limit: usize, calls: usize) -> Vec<Result<Task, Error>> {
+    let client = Client::builder()
+        .api_key("sk-load")
+        .base_url(server.base_url())
+        .max_concurrent_requests(limit)
+        .build()
+        .unwrap();
+    join_all((0..calls).map(|_| {
+        let client = client.clone();
+        async move { client.get_task("t1").await }
+    }))
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_never_exceed_the_client_limit() {
     const CALLS: usize = 200;
@@ -124,18 +139,7 @@ async fn requests_in_flight_never_exceed_the_client_limit() {
         ..Routes::happy(base)
     })
     .await;
-    let client = Client::builder()
-        .api_key("sk-load")
-        .base_url(server.base_url())
-        .max_concurrent_requests(LIMIT)
-        .build()
-        .unwrap();
-
-    let results = join_all((0..CALLS).map(|_| {
-        let client = client.clone();
-        async move { client.get_task("t1").await }
-    }))
-    .await;
+    let results = concurrent_polls(&server, LIMIT, CALLS).await;
 
     assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| t.status == TaskStatus::Running)));
     assert_eq!(server.polls(), CALLS);
@@ -155,18 +159,7 @@ async fn a_slow_body_keeps_its_request_slot_until_it_is_read() {
         ..Routes::happy(base)
     })
     .await;
-    let client = Client::builder()
-        .api_key("sk-load")
-        .base_url(server.base_url())
-        .max_concurrent_requests(LIMIT)
-        .build()
-        .unwrap();
-
-    let results = join_all((0..CALLS).map(|_| {
-        let client = client.clone();
-        async move { client.get_task("t1").await }
-    }))
-    .await;
+    let results = concurrent_polls(&server, LIMIT, CALLS).await;
 
     assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| t.progress == Some(0.5))));
     // Measured here: 4-5. Without the slot held across the body it was one per call.

@@ -35,6 +35,11 @@ fn refused_base_url() -> String {
     format!("http://{}", listener.local_addr().unwrap())
 }
 
+/// A client holding the marker key, pointed at a refused port, with no retries.
+fn refused_client() -> Client {
+    Client::builder().api_key(MARKER).base_url(refused_base_url()).retry_policy(RetryPolicy::none()).build().unwrap()
+}
+
 /// Everything every subscriber writes, at TRACE, including `log` records from dependencies.
 fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
     static CAPTURE: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -93,12 +98,7 @@ async fn the_key_never_appears_in_errors() {
     errors.push(unauthorized);
     errors.push(wrong_key.get_task("some-task").await.unwrap_err());
     // Transport errors: refused, and timed out.
-    let refused = Client::builder()
-        .api_key(MARKER)
-        .base_url(refused_base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let refused = refused_client();
     errors.push(refused.create(&request()).await.unwrap_err());
     let slow = MockServer::builder()
         .api_key(MARKER)
@@ -131,12 +131,7 @@ async fn the_key_never_appears_in_trace_output() {
     let task = client.generate(&request()).await.unwrap();
     client.download(&task.output[0], dir.path().join("out.mp4")).await.unwrap();
     let _ = server.client().api_key("sk-another").build().unwrap().create(&request()).await.unwrap_err();
-    let refused = Client::builder()
-        .api_key(MARKER)
-        .base_url(refused_base_url())
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let refused = refused_client();
     let _ = refused.get_task("t1").await.unwrap_err();
 
     let logs = String::from_utf8_lossy(&capture.lock().unwrap()).into_owned();

@@ -3,13 +3,17 @@
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
-use progenitor_client::{ByteStream, ResponseValue};
+use progenitor_client::{ByteStream, ClientHooks, OperationInfo, ResponseValue};
+use reqwest::{
+    header::{HeaderMap, HeaderValue, ACCEPT},
+    Method, Url,
+};
 
 use crate::{
     error::{shorten, Error, BODY_SNIPPET_CHARS},
     request::ImageToVideo,
     retry::{self, parse_retry_after, Failure},
-    task::Task,
+    task::{self, Task},
     types, Client,
 };
 
@@ -48,11 +52,10 @@ impl Client {
         retry::one_budget(Box::pin(async {
             let mut spent = 0;
             loop {
-                let answer = self.raw.get_task().id(id).x_runway_version(&*self.runway_version).send().await;
                 // The hooks retried what failed before the body was read; what fails while reading
                 // or decoding it (a body cut short, a proxy's page on 200) is a passing fault too,
                 // and a poll is free to repeat.
-                let error = match answer {
+                let error = match self.send_poll(id).await {
                     Ok(response) => return task_from(response),
                     Err(progenitor_client::Error::InvalidResponsePayload(body, e)) => {
                         // The generated decoder is strict; `Task::from_json` also reads an envelope
@@ -75,12 +78,66 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Sends one poll and decodes its answer: what `self.raw.get_task()...send()` does, through
+    /// the same hooks and into the same generated type, minus the generated builder's per-call
+    /// work (see [`PollRoute`]).
+    async fn send_poll(&self, id: &str) -> Result<types::TaskResponse, progenitor_client::Error<ByteStream>> {
+        let request = self.poll_route.request(id);
+        let response = self.raw.exec(request, &OperationInfo { operation_id: "get_task" }).await?;
+        match response.status().as_u16() {
+            200 => {
+                let body = response.bytes().await.map_err(progenitor_client::Error::ResponseBodyError)?;
+                task::decode_response(&body).map_err(|e| progenitor_client::Error::InvalidResponsePayload(body, e))
+            }
+            400..=599 => Err(progenitor_client::Error::ErrorResponse(ResponseValue::stream(response))),
+            _ => Err(progenitor_client::Error::UnexpectedResponse(response)),
+        }
+    }
+}
+
+/// The poll request (`GET /runwayml/v1/tasks/{id}` in the spec), prepared once per client.
+///
+/// Polling is the one call a client makes over and over — 10,000 waits on one client poll
+/// thousands of times a second — so its request is built here from parts computed at build time
+/// instead of by the generated builder, which formats the URL, converts the version header and
+/// adds progenitor's `api-version` header (which the hooks then remove) on every call. The
+/// request is the generated one, byte for byte: `tests/spec_agreement.rs` sends both and compares
+/// what the server received. Everything after building — the hooks, the decoding into the
+/// generated `TaskResponse` — is shared with the generated client.
+#[derive(Debug)]
+pub(crate) struct PollRoute {
+    /// `{base_url}/runwayml/v1/tasks`, parsed once; each poll appends the id as a path segment.
+    prefix: Url,
+    /// `Accept` and `X-Runway-Version`; the hooks add the key.
+    headers: HeaderMap,
+}
+
+impl PollRoute {
+    pub(crate) fn new(base_url: &str, runway_version: HeaderValue) -> PollRoute {
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert("x-runway-version", runway_version);
+        let prefix = Url::parse(&format!("{base_url}/runwayml/v1/tasks")).expect("the base URL was checked at build");
+        PollRoute { prefix, headers }
+    }
+
+    fn request(&self, id: &str) -> reqwest::Request {
+        let mut url = self.prefix.clone();
+        // `url`'s path-segment set is the generated client's `encode_path` set (controls, space,
+        // `"#<>?`{}/%`), so both build the same URL; spec_agreement.rs checks odd ids.
+        url.path_segments_mut().expect("an http(s) URL takes path segments").push(id);
+        let mut request = reqwest::Request::new(Method::GET, url);
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
 /// The task in a decoded poll answer; an envelope without one (`task_not_exist` on 200) is an
 /// API error carrying the envelope's code.
-fn task_from(response: ResponseValue<types::TaskResponse>) -> Result<Task, Error> {
-    let status = response.status().as_u16();
-    Task::try_from(response.into_inner()).map_err(|code| Error::Api {
-        status,
+fn task_from(response: types::TaskResponse) -> Result<Task, Error> {
+    Task::try_from(response).map_err(|code| Error::Api {
+        status: 200,
         message: Some(format!("the service answered {code} without a task")),
         code: Some(code),
         body: String::new(),

@@ -6,6 +6,7 @@ use reqwest::{header::HeaderValue, Url};
 use tokio::sync::Semaphore;
 
 use crate::{
+    client::PollRoute,
     error::Error,
     generated,
     hooks::{Inner, Shared},
@@ -37,6 +38,7 @@ pub const ENV_BASE_URL: &str = "COMETAPI_BASE_URL";
 pub struct Client {
     pub(crate) raw: generated::Client,
     pub(crate) runway_version: Arc<str>,
+    pub(crate) poll_route: Arc<PollRoute>,
     pub(crate) wait: WaitOptions,
 }
 
@@ -222,13 +224,16 @@ impl ClientBuilder {
         };
         let base_url = check_base_url(&base_url, self.allow_insecure_http)?;
 
-        if HeaderValue::from_str(&self.runway_version).is_err() || self.runway_version.trim().is_empty() {
-            return Err(Error::invalid(
-                "runway_version",
-                format!("{:?}", self.runway_version),
-                "must be a non-empty header value such as 2024-11-06",
-            ));
-        }
+        let runway_version = match HeaderValue::from_str(&self.runway_version) {
+            Ok(value) if !self.runway_version.trim().is_empty() => value,
+            _ => {
+                return Err(Error::invalid(
+                    "runway_version",
+                    format!("{:?}", self.runway_version),
+                    "must be a non-empty header value such as 2024-11-06",
+                ))
+            }
+        };
         if self.max_concurrent_requests == 0 {
             return Err(Error::invalid("max_concurrent_requests", 0, "must be at least 1"));
         }
@@ -249,6 +254,7 @@ impl ClientBuilder {
             limit: Arc::new(Semaphore::new(self.max_concurrent_requests)),
         }));
         Ok(Client {
+            poll_route: Arc::new(PollRoute::new(&base_url, runway_version)),
             raw: generated::Client::new_with_client(&base_url, http, inner),
             runway_version: self.runway_version.into(),
             wait: self.wait,

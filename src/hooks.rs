@@ -7,7 +7,7 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
     header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER},
@@ -99,72 +99,40 @@ impl ClientHooks<Inner> for generated::Client {
     }
 }
 
-/// Bounds what a response can make the client hold in memory, and keeps the request's slot in
-/// the request limit until its connection is free. The common answer — a 2xx whose announced
-/// length is within the cap — passes through without a copy (the hot path of every poll), its
-/// body carrying the permit until it has been read or dropped. Anything else, an error page or a
-/// body of unannounced length, is read now, up to the cap; a body past the cap is cut and the
-/// connection dropped, so the rest is never read, however large. The generated client then
-/// decodes the body as usual.
+/// Reads the body while the request still holds its slot in the request limit, so that a slot
+/// is only given to the next request once this one's connection is free again, and bounds what
+/// a response can make the client hold in memory: a body past the cap (4 MiB for a `2xx`,
+/// 64 KiB for an error page, which is only read for a code and a message) is cut and the
+/// connection dropped, so the rest is never read, however large. The response is handed on
+/// with its body in memory; the generated client then decodes it as usual. A body that arrived
+/// in one piece — every poll answer — is handed on without a copy.
 async fn bounded(
     mut response: reqwest::Response,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> reqwest::Result<reqwest::Response> {
-    let success = response.status().is_success();
-    let cap = if success { MAX_SUCCESS_BODY } else { MAX_ERROR_BODY };
-    if success && response.content_length().is_some_and(|n| n <= cap as u64) {
-        let url = response.url().clone();
-        let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-        let mut rebuilt = http::Response::builder()
-            .status(parts.status)
-            .version(parts.version)
-            .url(url)
-            .body(reqwest::Body::wrap(Permitted { body, _permit: permit }))
-            .expect("status and version come from a valid response");
-        *rebuilt.headers_mut() = parts.headers;
-        return Ok(reqwest::Response::from(rebuilt));
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = cap - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == cap {
+    let cap = if response.status().is_success() { MAX_SUCCESS_BODY } else { MAX_ERROR_BODY };
+    let mut chunks: Vec<Bytes> = Vec::with_capacity(1);
+    let mut read = 0;
+    while let Some(mut chunk) = response.chunk().await? {
+        chunk.truncate(cap - read);
+        read += chunk.len();
+        chunks.push(chunk);
+        if read == cap {
             break;
         }
     }
+    drop(permit);
+    let body = match chunks.len() {
+        1 => chunks.pop().expect("one chunk"),
+        _ => chunks.concat().into(),
+    };
     let mut rebuilt = http::Response::builder()
         .status(response.status())
         .version(response.version())
         .url(response.url().clone())
-        .body(body.freeze())
+        .body(body)
         .expect("status and version come from a valid response");
     *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
     rebuilt.headers_mut().remove(CONTENT_LENGTH);
     Ok(reqwest::Response::from(rebuilt))
-}
-
-/// A passed-through body that holds its request's permit until it is read to the end or dropped.
-struct Permitted {
-    body: reqwest::Body,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl http_body::Body for Permitted {
-    type Data = bytes::Bytes;
-    type Error = reqwest::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::Body::size_hint(&self.body)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        http_body::Body::is_end_stream(&self.body)
-    }
 }

@@ -34,14 +34,22 @@ pub enum TaskStatus {
 impl TaskStatus {
     /// Reads a Runway status (`PENDING`, ...) or a gateway status (`QUEUED`, `SUCCESS`, ...).
     pub fn parse(text: &str) -> TaskStatus {
-        match text.trim().to_ascii_uppercase().as_str() {
-            "PENDING" | "NOT_START" | "SUBMITTED" | "QUEUED" => TaskStatus::Pending,
-            "THROTTLED" => TaskStatus::Throttled,
-            "RUNNING" | "IN_PROGRESS" => TaskStatus::Running,
-            "SUCCEEDED" | "SUCCESS" => TaskStatus::Succeeded,
-            "FAILED" | "FAILURE" => TaskStatus::Failed,
-            "CANCELLED" | "CANCELED" => TaskStatus::Cancelled,
-            _ => TaskStatus::Unknown(text.to_string()),
+        let trimmed = text.trim();
+        let is = |names: &[&str]| names.iter().any(|name| name.eq_ignore_ascii_case(trimmed));
+        if is(&["PENDING", "NOT_START", "SUBMITTED", "QUEUED"]) {
+            TaskStatus::Pending
+        } else if is(&["THROTTLED"]) {
+            TaskStatus::Throttled
+        } else if is(&["RUNNING", "IN_PROGRESS"]) {
+            TaskStatus::Running
+        } else if is(&["SUCCEEDED", "SUCCESS"]) {
+            TaskStatus::Succeeded
+        } else if is(&["FAILED", "FAILURE"]) {
+            TaskStatus::Failed
+        } else if is(&["CANCELLED", "CANCELED"]) {
+            TaskStatus::Cancelled
+        } else {
+            TaskStatus::Unknown(text.to_string())
         }
     }
 
@@ -111,7 +119,7 @@ impl Task {
     /// Decodes a poll answer in either shape. Errors are `serde_json`'s; an envelope whose
     /// `data` is null has no task and is an error.
     pub fn from_json(body: &[u8]) -> Result<Task, serde_json::Error> {
-        let response: types::TaskResponse = match serde_json::from_slice(body) {
+        let response = match decode_response(body) {
             Ok(response) => response,
             Err(e) => without_incomplete_nested_task(body).ok_or(e)?,
         };
@@ -205,6 +213,42 @@ impl TryFrom<types::TaskResponse> for Task {
 
 /// An envelope whose nested Runway task is incomplete (`{}`, only an id: the gateway may hold
 /// just part of the upstream task right after submission), read from the gateway record alone.
+/// Decodes a poll answer into the generated [`types::TaskResponse`] as its derived decoder
+/// does — the envelope when the body is one, else Runway's task — but without what
+/// serde does for an untagged enum: buffer the whole body into a generic tree, then try each
+/// shape on it, building an error message for each miss. On a typical poll that buffering cost
+/// more client CPU than all of the crate's other work (BENCHMARKS.md).
+///
+/// Each shape's own generated decoder reads the body directly instead. The envelope is tried
+/// first only when the body has a `"code"` key, which every envelope has; a body that is not an
+/// envelope never pays for that attempt. `decode_response_is_the_generated_decoder` checks the
+/// two agree on every body (but one that is both shapes at once and spells `code` with
+/// escapes, which no server sends).
+pub(crate) fn decode_response(body: &[u8]) -> Result<types::TaskResponse, serde_json::Error> {
+    let envelope = || serde_json::from_slice::<types::CometEnvelope>(body).map(types::TaskResponse::CometEnvelope);
+    let may_be_envelope = body.windows(6).any(|w| w == b"\"code\"");
+    if may_be_envelope {
+        if let Ok(response) = envelope() {
+            return Ok(response);
+        }
+    }
+    serde_json::from_slice::<types::RunwayTask>(body).map(types::TaskResponse::RunwayTask).or_else(|e| {
+        // A `code` key written with escapes (`"\u0063ode"`) is still the key `code`.
+        if !may_be_envelope {
+            if let Ok(response) = envelope() {
+                return Ok(response);
+            }
+        }
+        Err(if e.is_syntax() || e.is_eof() {
+            e
+        } else {
+            <serde_json::Error as serde::de::Error>::custom(
+                "data did not match any variant of untagged enum TaskResponse",
+            )
+        })
+    })
+}
+
 fn without_incomplete_nested_task(body: &[u8]) -> Option<types::TaskResponse> {
     let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value.get_mut("data")?.as_object_mut()?.remove("data")?;
@@ -238,7 +282,83 @@ fn non_empty(s: Option<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// JSON objects built from the keys of both shapes, each value mostly of its right type and
+    /// sometimes not, each key mostly present, nested as the envelope nests: bodies that are one
+    /// shape, the other, neither, or a near miss of either.
+    fn poll_body(depth: u32) -> BoxedStrategy<serde_json::Value> {
+        let text = || {
+            prop_oneof![
+                8 => prop::sample::select(vec!["t1", "RUNNING", "SUCCESS", "success", "35%", "", "task_not_exist"])
+                    .prop_map(|s| json!(s)),
+                1 => Just(json!(null)),
+                1 => any::<i32>().prop_map(|n| json!(n)),
+            ]
+            .boxed()
+        };
+        let number = || prop_oneof![4 => any::<i32>().prop_map(|n| json!(n)), 1 => Just(json!("12"))].boxed();
+        let mut fields: Vec<(&str, BoxedStrategy<serde_json::Value>)> = [
+            "id",
+            "status",
+            "code",
+            "message",
+            "failure",
+            "failureCode",
+            "createdAt",
+            "task_id",
+            "fail_reason",
+            "action",
+            "video_url",
+        ]
+        .into_iter()
+        .map(|k| (k, text()))
+        .collect();
+        fields.push(("submit_time", number()));
+        fields.push(("progress", prop_oneof![number(), text(), (0.0..1.0f64).prop_map(|n| json!(n)).boxed()].boxed()));
+        fields.push((
+            "output",
+            prop_oneof![prop::collection::vec("[a-z:/.]{0,12}", 0..3).prop_map(|v| json!(v)), text()].boxed(),
+        ));
+        let data =
+            if depth == 0 { Just(json!(null)).boxed() } else { prop_oneof![text(), poll_body(depth - 1)].boxed() };
+        fields.push(("data", data));
+        let present: Vec<_> = fields
+            .into_iter()
+            .map(|(k, v)| prop::option::weighted(0.6, v).prop_map(move |v| v.map(|v| (k, v))))
+            .collect();
+        present
+            .prop_map(|kv| {
+                json!(kv.into_iter().flatten().map(|(k, v)| (k.to_string(), v)).collect::<serde_json::Map<_, _>>())
+            })
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn decode_response_is_the_generated_decoder(body in poll_body(2)) {
+            let bytes = body.to_string().into_bytes();
+            let generated = serde_json::from_slice::<types::TaskResponse>(&bytes);
+            let fast = decode_response(&bytes);
+            prop_assert_eq!(fast.as_ref().ok(), generated.as_ref().ok(), "{}", body);
+        }
+    }
+
+    #[test]
+    fn decode_response_reads_both_shapes_and_refuses_others() {
+        let plain = br#"{"id":"t1","status":"RUNNING","progress":0.5}"#;
+        assert!(matches!(decode_response(plain), Ok(types::TaskResponse::RunwayTask(_))));
+        let envelope = br#"{"code":"success","message":"","data":{"task_id":"t1","status":"IN_PROGRESS"}}"#;
+        assert!(matches!(decode_response(envelope), Ok(types::TaskResponse::CometEnvelope(_))));
+        let escaped = br#"{"code":"task_not_exist","message":"","data":null}"#;
+        assert!(matches!(decode_response(escaped), Ok(types::TaskResponse::CometEnvelope(_))));
+        let neither = decode_response(br#"{"hello":1}"#).unwrap_err().to_string();
+        assert!(neither.contains("did not match any variant"), "{neither}");
+        assert!(decode_response(b"<html>").unwrap_err().is_syntax());
+    }
 
     fn task(v: serde_json::Value) -> Task {
         Task::from_json(v.to_string().as_bytes()).unwrap()

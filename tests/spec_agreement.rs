@@ -2,6 +2,7 @@
 //! a change to the spec that the code does not follow fails here, not in production.
 
 mod common;
+mod support;
 
 use std::collections::BTreeSet;
 
@@ -179,4 +180,38 @@ fn spec_requires_the_runway_version_header_on_create_only() {
     assert_eq!(parameters["RunwayVersionOptional"]["required"], false);
     let create = &spec["paths"]["/runwayml/v1/image_to_video"]["post"]["parameters"][0]["$ref"];
     assert_eq!(create, "#/components/parameters/RunwayVersionRequired");
+}
+
+/// `Client::get_task` builds its request by hand (see `PollRoute` in `src/client.rs`); what the
+/// server receives must be, byte for byte, what the generated `get_task` builder sends for the
+/// spec's operation: method, path with the id encoded the same way, every header in order.
+#[tokio::test]
+async fn the_hand_built_poll_is_the_generated_request() {
+    let server = support::Server::start(|base| support::Routes {
+        poll: vec![support::Reply::task("t1", "RUNNING")],
+        ..support::Routes::happy(base)
+    })
+    .await;
+    let client = cometapi_runway::Client::builder().api_key("sk-agree").base_url(server.base_url()).build().unwrap();
+    let ids = ["d0658ae1-5e2a-4a53-9a5c-1f1d8a0c2b7e", "with space", "ünïcödé", "50%", "q\"<>`{}|^", "a;b:c@d+e=f"];
+    for id in ids {
+        client.get_task(id).await.unwrap();
+        client.raw().get_task().id(id).x_runway_version(client.runway_version()).send().await.unwrap();
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2 * ids.len());
+    for (pair, id) in requests.chunks(2).zip(ids) {
+        let (hand, generated) = (&pair[0], &pair[1]);
+        assert_eq!((&hand.method, &hand.path), (&generated.method, &generated.path), "id {id:?}");
+        assert_eq!(hand.headers, generated.headers, "id {id:?}");
+        assert!(hand.path.starts_with(support::POLL_PREFIX), "{}", hand.path);
+    }
+    // Checked against something: the key and the version are there, progenitor's `api-version` is not.
+    let first = &requests[0];
+    assert_eq!(first.header("authorization"), Some("Bearer sk-agree"));
+    assert_eq!(first.header("x-runway-version"), Some(DEFAULT_RUNWAY_VERSION));
+    assert_eq!(first.header("accept"), Some("application/json"));
+    assert_eq!(first.header("api-version"), None);
+    assert_eq!(first.method, "GET");
+    assert_eq!(first.path, "/runwayml/v1/tasks/d0658ae1-5e2a-4a53-9a5c-1f1d8a0c2b7e");
 }

@@ -1,5 +1,5 @@
-//! The one place where every API request passes: authentication, the request limit, retries,
-//! bounded body reading and tracing. Plugged into the generated client as its `ClientHooks`.
+//! The one place where every API request passes: authentication, the request limit (and the
+//! connection limit's bookkeeping), retries, bounded body reading and tracing. Plugged into the generated client as its `ClientHooks`.
 
 use std::{
     fmt,
@@ -16,6 +16,7 @@ use reqwest::{
 use tokio::sync::Semaphore;
 
 use crate::{
+    connections::{self, ConnectionLimit},
     generated,
     retry::{parse_retry_after, Failure, RetryPolicy},
 };
@@ -37,6 +38,9 @@ pub(crate) struct Shared {
     pub(crate) authorization: HeaderValue,
     pub(crate) retry: RetryPolicy,
     pub(crate) limit: Arc<Semaphore>,
+    /// The count of open API connections kept by the client's resolver, when the crate built
+    /// the reqwest client (src/connections.rs).
+    pub(crate) connections: Option<Arc<ConnectionLimit>>,
 }
 
 impl fmt::Debug for Inner {
@@ -64,8 +68,13 @@ impl ClientHooks<Inner> for generated::Client {
             let started = Instant::now();
             let outcome = {
                 let permit = shared.limit.clone().acquire_owned().await.expect("the request limit is never closed");
-                match self.client().execute(attempt).await {
-                    Ok(response) => bounded(response, permit).await,
+                match connections::api_request(self.client().execute(attempt)).await {
+                    Ok(response) => {
+                        if let Some(connections) = &shared.connections {
+                            connections.answered(&response);
+                        }
+                        bounded(response, permit).await
+                    }
                     Err(e) => Err(e),
                 }
             };

@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod connections;
 mod download;
 mod error;
 mod hooks;

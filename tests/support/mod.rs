@@ -320,6 +320,9 @@ async fn answer(stream: &mut TcpStream, mut reply: Reply, state: &State) -> bool
     state.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
     match reply {
         Reply::Http { status, headers, body } => {
+            // As a server does: an answer that says `Connection: close` is the connection's last.
+            let last =
+                headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
             let mut head = format!("HTTP/1.1 {status} {}\r\nContent-Length: {}\r\n", reason(status), body.len());
             for (name, value) in headers {
                 head.push_str(&format!("{name}: {value}\r\n"));
@@ -327,7 +330,7 @@ async fn answer(stream: &mut TcpStream, mut reply: Reply, state: &State) -> bool
             head.push_str("\r\n");
             let mut out = head.into_bytes();
             out.extend(body);
-            stream.write_all(&out).await.is_ok()
+            stream.write_all(&out).await.is_ok() && !last
         }
         Reply::RawThenClose(raw) => {
             let _ = stream.write_all(&raw).await;

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
-use progenitor_client::{ByteStream, ClientHooks, OperationInfo, ResponseValue};
+use progenitor_client::{ByteStream, OperationInfo, ResponseValue};
 use reqwest::{
     header::{HeaderMap, HeaderValue, ACCEPT},
     Method, Url,
@@ -11,6 +11,7 @@ use reqwest::{
 
 use crate::{
     error::{shorten, Error, BODY_SNIPPET_CHARS},
+    hooks,
     request::ImageToVideo,
     retry::{self, parse_retry_after, Failure},
     task::{self, Task},
@@ -84,13 +85,17 @@ impl Client {
     /// work (see [`PollRoute`]).
     async fn send_poll(&self, id: &str) -> Result<types::TaskResponse, progenitor_client::Error<ByteStream>> {
         let request = self.poll_route.request(id);
-        let response = self.raw.exec(request, &OperationInfo { operation_id: "get_task" }).await?;
+        let info = OperationInfo { operation_id: "get_task" };
+        let (response, body) = hooks::exec_taking_body(&self.raw, request, &info).await?;
         match response.status().as_u16() {
-            200 => {
-                let body = response.bytes().await.map_err(progenitor_client::Error::ResponseBodyError)?;
-                task::decode_response(&body).map_err(|e| progenitor_client::Error::InvalidResponsePayload(body, e))
+            200 => task::decode_response(&body).map_err(|e| progenitor_client::Error::InvalidResponsePayload(body, e)),
+            // Errors are rare: the response is rebuilt around its body for the common error path.
+            status @ 400..=599 => {
+                let mut rebuilt =
+                    http::Response::builder().status(status).body(body).expect("a status from a response");
+                *rebuilt.headers_mut() = response.headers().clone();
+                Err(progenitor_client::Error::ErrorResponse(ResponseValue::stream(reqwest::Response::from(rebuilt))))
             }
-            400..=599 => Err(progenitor_client::Error::ErrorResponse(ResponseValue::stream(response))),
             _ => Err(progenitor_client::Error::UnexpectedResponse(response)),
         }
     }

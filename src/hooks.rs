@@ -1,13 +1,15 @@
 //! The one place where every API request passes: authentication, the request limit (and the
-//! connection limit's bookkeeping), retries, bounded body reading and tracing. Plugged into the generated client as its `ClientHooks`.
+//! connection limit's bookkeeping), retries, bounded body reading and tracing. Plugged into the
+//! generated client as its `ClientHooks`.
 
 use std::{
+    cell::Cell,
     fmt,
     sync::Arc,
     time::{Instant, SystemTime},
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
     header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER},
@@ -120,28 +122,53 @@ async fn bounded(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> reqwest::Result<reqwest::Response> {
     let cap = if response.status().is_success() { MAX_SUCCESS_BODY } else { MAX_ERROR_BODY };
-    let mut chunks: Vec<Bytes> = Vec::with_capacity(1);
-    let mut read = 0;
+    let (mut body, mut pieces, mut read) = (Bytes::new(), None::<BytesMut>, 0);
     while let Some(mut chunk) = response.chunk().await? {
         chunk.truncate(cap - read);
         read += chunk.len();
-        chunks.push(chunk);
+        match &mut pieces {
+            None if body.is_empty() => body = chunk,
+            None => pieces = Some(BytesMut::from([&body[..], &chunk[..]].concat().as_slice())),
+            Some(pieces) => pieces.extend_from_slice(&chunk),
+        }
         if read == cap {
             break;
         }
     }
     drop(permit);
-    let body = match chunks.len() {
-        1 => chunks.pop().expect("one chunk"),
-        _ => chunks.concat().into(),
-    };
+    let mut body = Some(pieces.map_or(body, BytesMut::freeze));
+    // A caller that reads the body itself takes it as it is; the response goes back read.
+    if TAKEN_BODY.try_with(|slot| slot.set(body.take())).is_ok() {
+        return Ok(response);
+    }
     let mut rebuilt = http::Response::builder()
         .status(response.status())
         .version(response.version())
         .url(response.url().clone())
-        .body(body)
+        .body(body.expect("not taken"))
         .expect("status and version come from a valid response");
     *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
     rebuilt.headers_mut().remove(CONTENT_LENGTH);
     Ok(reqwest::Response::from(rebuilt))
+}
+
+tokio::task_local! {
+    /// Set by a caller that reads the answer's body itself ([`exec_taking_body`]).
+    static TAKEN_BODY: Cell<Option<Bytes>>;
+}
+
+/// Sends `request` through the hooks like the generated client does, but takes the answer's
+/// body (read, and cut to the cap, inside the request's slot as always) as it is instead of
+/// having the hooks rebuild the response around it: the poll path, which decodes the body at
+/// once, saves a response rebuild and a second pass over the body per poll. The response comes
+/// back with its body already read; the bytes come beside it.
+pub(crate) async fn exec_taking_body(
+    client: &generated::Client,
+    request: reqwest::Request,
+    info: &OperationInfo,
+) -> reqwest::Result<(reqwest::Response, Bytes)> {
+    let mut call = std::pin::pin!(TAKEN_BODY.scope(Cell::new(None), client.exec(request, info)));
+    let response = call.as_mut().await?;
+    let body = call.as_mut().take_value().and_then(Cell::into_inner).unwrap_or_default();
+    Ok((response, body))
 }

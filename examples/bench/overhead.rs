@@ -29,7 +29,7 @@ pub struct Sizes {
     pub rounds: usize,
 }
 
-pub const FULL: Sizes = Sizes { requests: [1_500, 10_000], rounds: 25 };
+pub const FULL: Sizes = Sizes { requests: [500, 4_000], rounds: 61 };
 pub const SMOKE: Sizes = Sizes { requests: [50, 200], rounds: 2 };
 
 /// The same fields as the SDK's `Task`, straight from the plain shape.

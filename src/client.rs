@@ -13,7 +13,7 @@ use crate::{
     error::{shorten, Error, BODY_SNIPPET_CHARS},
     hooks,
     request::ImageToVideo,
-    retry::{self, parse_retry_after, Failure},
+    retry::{parse_retry_after, Failure},
     task::{self, Task},
     types, Client,
 };
@@ -50,13 +50,13 @@ impl Client {
         // One retry budget for the whole poll: the hooks' retries and the re-polls below draw on it.
         // Boxed: the loop holds the generated request future, and every waiting task holds this
         // one; inline it would double the memory of each of 10,000 concurrent waits.
-        retry::one_budget(Box::pin(async {
+        Box::pin(async {
             let mut spent = 0;
             loop {
                 // The hooks retried what failed before the body was read; what fails while reading
                 // or decoding it (a body cut short, a proxy's page on 200) is a passing fault too,
                 // and a poll is free to repeat.
-                let error = match self.send_poll(id).await {
+                let error = match self.send_poll(id, &mut spent).await {
                     Ok(response) => return task_from(response),
                     Err(progenitor_client::Error::InvalidResponsePayload(body, e)) => {
                         // The generated decoder is strict; `Task::from_json` also reads an envelope
@@ -74,7 +74,7 @@ impl Client {
                 tracing::debug!(task_id = %id, error = %error, "poll answer unreadable; polling again");
                 tokio::time::sleep(retry.delay(n, None)).await;
             }
-        }))
+        })
         .await
     }
 }
@@ -83,10 +83,14 @@ impl Client {
     /// Sends one poll and decodes its answer: what `self.raw.get_task()...send()` does, through
     /// the same hooks and into the same generated type, minus the generated builder's per-call
     /// work (see [`PollRoute`]).
-    async fn send_poll(&self, id: &str) -> Result<types::TaskResponse, progenitor_client::Error<ByteStream>> {
+    async fn send_poll(
+        &self,
+        id: &str,
+        spent: &mut u32,
+    ) -> Result<types::TaskResponse, progenitor_client::Error<ByteStream>> {
         let request = self.poll_route.request(id);
         let info = OperationInfo { operation_id: "get_task" };
-        let (response, body) = hooks::exec_taking_body(&self.raw, request, &info).await?;
+        let (response, body) = hooks::send(&self.raw, request, &info, spent, hooks::Body::Beside).await?;
         match response.status().as_u16() {
             200 => task::decode_response(&body).map_err(|e| progenitor_client::Error::InvalidResponsePayload(body, e)),
             // Errors are rare: the response is rebuilt around its body for the common error path.

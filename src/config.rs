@@ -253,7 +253,9 @@ impl ClientBuilder {
                 // for longer than that plus the longest request is certainly gone.
                 let silence = POOL_IDLE_TIMEOUT + self.request_timeout + Duration::from_secs(1);
                 let unanswered = self.connect_timeout + self.request_timeout + Duration::from_secs(1);
-                let connections = ConnectionLimit::new(self.max_concurrent_requests, silence, unanswered);
+                let host =
+                    Url::parse(&base_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+                let connections = ConnectionLimit::new(&host, self.max_concurrent_requests, silence, unanswered);
                 let http = reqwest::Client::builder()
                     .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
                     .connect_timeout(self.connect_timeout)

@@ -41,13 +41,12 @@
 //! anyway — the count was stale — rather than leave its request waiting on a connection that is
 //! gone. So the bound can only be passed by a connection that replaces one that is closed.
 //!
-//! Only API requests (those sent by the hooks, marked with a task-local) are held back;
-//! downloads share the pool but go to another host and are let through. Two cases are not
+//! Only lookups of the API's host are held back; downloads share the pool but go to another
+//! host and are let through. Two cases are not
 //! bounded: a base URL whose host is an IP address (hyper-util connects to it without a
 //! lookup; the service itself is always a name), and a `reqwest::Client` passed in by the caller.
 
 use std::{
-    cell::Cell,
     collections::{HashMap, VecDeque},
     future::Future,
     net::SocketAddr,
@@ -65,19 +64,11 @@ use tokio::sync::Notify;
 /// to the pool within microseconds; this is far beyond that and far below a TLS handshake.
 pub(crate) const GRACE: Duration = Duration::from_millis(50);
 
-tokio::task_local! {
-    /// Set while the hooks send an API request: connects started inside are limited.
-    static API_REQUEST: Cell<()>;
-}
-
-/// Runs `send` (one API request) with its connects subject to the limit.
-pub(crate) async fn api_request<F: Future>(send: F) -> F::Output {
-    API_REQUEST.scope(Cell::new(()), send).await
-}
-
 /// The count of open API connections, shared by a client's resolver and its hooks.
 #[derive(Debug)]
 pub(crate) struct ConnectionLimit {
+    /// The API's host name: only its lookups are held back.
+    host: String,
     limit: usize,
     /// After this long without an answer a connection is certainly closed.
     max_silence: Duration,
@@ -103,10 +94,23 @@ impl State {
 }
 
 impl ConnectionLimit {
-    /// A limit of `limit` connections. `max_silence` is the pool's idle timeout plus the
-    /// longest request; `max_unanswered` the longest connect plus the longest request.
-    pub(crate) fn new(limit: usize, max_silence: Duration, max_unanswered: Duration) -> Arc<ConnectionLimit> {
-        Arc::new(ConnectionLimit { limit, max_silence, max_unanswered, state: Mutex::default(), freed: Notify::new() })
+    /// A limit of `limit` connections to `host`. `max_silence` is the pool's idle timeout plus
+    /// the longest request; `max_unanswered` the longest connect plus the longest request.
+    pub(crate) fn new(
+        host: &str,
+        limit: usize,
+        max_silence: Duration,
+        max_unanswered: Duration,
+    ) -> Arc<ConnectionLimit> {
+        let host = host.to_ascii_lowercase();
+        Arc::new(ConnectionLimit {
+            host,
+            limit,
+            max_silence,
+            max_unanswered,
+            state: Mutex::default(),
+            freed: Notify::new(),
+        })
     }
 
     /// The resolver to give reqwest.
@@ -221,9 +225,8 @@ pub(crate) struct LimitResolver(Arc<ConnectionLimit>);
 
 impl Resolve for LimitResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        // Called as the connect starts, inside the request's task (hyper-util's connect future
-        // is first polled there), so the task-local tells an API request from a download.
-        let limit = API_REQUEST.try_with(|_| self.0.clone()).ok();
+        // Downloads from the output host share the pool; only the API's host is limited.
+        let limit = name.as_str().eq_ignore_ascii_case(&self.0.host).then(|| self.0.clone());
         Box::pin(async move {
             if let Some(limit) = &limit {
                 if !limit.place().await {
@@ -256,7 +259,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn places_are_counted_until_the_connection_is_known_closed() {
-        let limit = ConnectionLimit::new(2, LONG, LONG);
+        let limit = ConnectionLimit::new("api", 2, LONG, LONG);
         assert!(limit.place().await && limit.place().await, "places below the limit");
         assert_eq!(limit.count(), 2);
         limit.answered_over(addr(1), false); // the first answer over a new connection
@@ -281,23 +284,23 @@ mod tests {
 
     #[test]
     fn connections_silent_and_places_unanswered_past_their_bounds_are_forgotten() {
-        let silent = ConnectionLimit::new(1, Duration::ZERO, LONG);
+        let silent = ConnectionLimit::new("api", 1, Duration::ZERO, LONG);
         assert!(silent.try_take());
         silent.answered_over(addr(3), false);
         assert!(silent.try_take(), "a connection silent past max_silence no longer counts");
 
-        let unanswered = ConnectionLimit::new(1, LONG, Duration::ZERO);
+        let unanswered = ConnectionLimit::new("api", 1, LONG, Duration::ZERO);
         assert!(unanswered.try_take());
         assert!(unanswered.try_take(), "a place unanswered past max_unanswered is given back");
 
-        let held = ConnectionLimit::new(1, LONG, LONG);
+        let held = ConnectionLimit::new("api", 1, LONG, LONG);
         assert!(held.try_take());
         assert!(!held.try_take(), "within both bounds the place still counts");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_freed_place_wakes_a_waiting_lookup_at_once() {
-        let limit = ConnectionLimit::new(1, LONG, LONG);
+        let limit = ConnectionLimit::new("api", 1, LONG, LONG);
         assert!(limit.place().await);
         let waiting = tokio::spawn({
             let limit = limit.clone();
@@ -312,7 +315,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lookup_moved_to_another_task_gives_up() {
-        let limit = ConnectionLimit::new(1, LONG, LONG);
+        let limit = ConnectionLimit::new("api", 1, LONG, LONG);
         assert!(limit.place().await);
         // Started in one task, then polled by another: what hyper-util does when the pool wins.
         let (tx, rx) = tokio::sync::oneshot::channel();

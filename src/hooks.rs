@@ -3,7 +3,6 @@
 //! generated client as its `ClientHooks`.
 
 use std::{
-    cell::Cell,
     fmt,
     sync::Arc,
     time::{Instant, SystemTime},
@@ -18,7 +17,7 @@ use reqwest::{
 use tokio::sync::Semaphore;
 
 use crate::{
-    connections::{self, ConnectionLimit},
+    connections::ConnectionLimit,
     generated,
     retry::{parse_retry_after, Failure, RetryPolicy},
 };
@@ -56,57 +55,80 @@ impl fmt::Debug for Inner {
 }
 
 impl ClientHooks<Inner> for generated::Client {
-    async fn exec(&self, mut request: reqwest::Request, info: &OperationInfo) -> reqwest::Result<reqwest::Response> {
-        let shared = &self.inner().0;
-        // progenitor adds the spec's `info.version` as `api-version`; the service has no use for it.
-        request.headers_mut().remove("api-version");
-        request.headers_mut().insert(AUTHORIZATION, shared.authorization.clone());
-        let is_create = info.operation_id == CREATE_OPERATION;
+    async fn exec(&self, request: reqwest::Request, info: &OperationInfo) -> reqwest::Result<reqwest::Response> {
+        send(self, request, info, &mut 0, Body::InResponse).await.map(|(response, _)| response)
+    }
+}
 
-        let (mut attempt_number, mut spent) = (1, 0);
-        loop {
-            // JSON bodies are in memory, so a request can always be cloned for another attempt.
-            let attempt = request.try_clone().expect("API requests have in-memory bodies");
-            let started = Instant::now();
-            let outcome = {
-                let permit = shared.limit.clone().acquire_owned().await.expect("the request limit is never closed");
-                match connections::api_request(self.client().execute(attempt)).await {
-                    Ok(response) => {
-                        if let Some(connections) = &shared.connections {
-                            connections.answered(&response);
-                        }
-                        bounded(response, permit).await
+/// Where [`send`] leaves the answer's body, which it always reads inside the request's slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// In the response, rebuilt around it: what the generated client expects.
+    InResponse,
+    /// Beside the response (which comes back read): for a caller that decodes the body at once
+    /// (the poll path), saving a response rebuild and a second pass over the body.
+    Beside,
+}
+
+/// Sends an API request: the hooks' work for the generated client's calls, and the poll path's
+/// way in. `spent` counts the retries of the whole call, so that a caller sending again for its
+/// own reasons (`get_task` re-polling an unreadable answer) draws on the same budget.
+pub(crate) async fn send(
+    client: &generated::Client,
+    mut request: reqwest::Request,
+    info: &OperationInfo,
+    spent: &mut u32,
+    body: Body,
+) -> reqwest::Result<(reqwest::Response, Bytes)> {
+    let shared = &client.inner().0;
+    // progenitor adds the spec's `info.version` as `api-version`; the service has no use for it.
+    request.headers_mut().remove("api-version");
+    request.headers_mut().insert(AUTHORIZATION, shared.authorization.clone());
+    let is_create = info.operation_id == CREATE_OPERATION;
+
+    let mut attempt_number = 1;
+    loop {
+        // JSON bodies are in memory, so a request can always be cloned for another attempt.
+        let attempt = request.try_clone().expect("API requests have in-memory bodies");
+        let started = Instant::now();
+        let outcome = {
+            let permit = shared.limit.clone().acquire_owned().await.expect("the request limit is never closed");
+            match client.client().execute(attempt).await {
+                Ok(response) => {
+                    if let Some(connections) = &shared.connections {
+                        connections.answered(&response);
                     }
-                    Err(e) => Err(e),
+                    bounded(response, permit, body).await
                 }
-            };
-            let failure = match &outcome {
-                Ok(r) if r.status().is_success() => None,
-                Ok(r) => Some(Failure::Status(r.status().as_u16())),
-                Err(e) if e.is_connect() => Some(Failure::Connect),
-                Err(_) => Some(Failure::AfterSend),
-            };
-            tracing::debug!(
-                operation = info.operation_id,
-                method = %request.method(),
-                path = request.url().path(),
-                status = outcome.as_ref().ok().map(|r| r.status().as_u16()),
-                error = outcome.as_ref().err().map(tracing::field::display),
-                attempt = attempt_number,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "cometapi request"
-            );
-            let Some(failure) = failure.filter(|f| shared.retry.should_retry(is_create, *f)) else { return outcome };
-            let Some(retry) = shared.retry.take_retry(&mut spent) else { return outcome };
-            let retry_after = outcome.as_ref().ok().and_then(|r| {
-                let value = r.headers().get(RETRY_AFTER)?.to_str().ok()?;
-                parse_retry_after(value, SystemTime::now())
-            });
-            let pause = shared.retry.delay(retry, retry_after);
-            tracing::debug!(operation = info.operation_id, ?failure, pause_ms = pause.as_millis() as u64, "retrying");
-            tokio::time::sleep(pause).await;
-            attempt_number += 1;
-        }
+                Err(e) => Err(e),
+            }
+        };
+        let failure = match &outcome {
+            Ok((r, _)) if r.status().is_success() => None,
+            Ok((r, _)) => Some(Failure::Status(r.status().as_u16())),
+            Err(e) if e.is_connect() => Some(Failure::Connect),
+            Err(_) => Some(Failure::AfterSend),
+        };
+        tracing::debug!(
+            operation = info.operation_id,
+            method = %request.method(),
+            path = request.url().path(),
+            status = outcome.as_ref().ok().map(|(r, _)| r.status().as_u16()),
+            error = outcome.as_ref().err().map(tracing::field::display),
+            attempt = attempt_number,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cometapi request"
+        );
+        let Some(failure) = failure.filter(|f| shared.retry.should_retry(is_create, *f)) else { return outcome };
+        let Some(retry) = shared.retry.take_retry(spent) else { return outcome };
+        let retry_after = outcome.as_ref().ok().and_then(|(r, _)| {
+            let value = r.headers().get(RETRY_AFTER)?.to_str().ok()?;
+            parse_retry_after(value, SystemTime::now())
+        });
+        let pause = shared.retry.delay(retry, retry_after);
+        tracing::debug!(operation = info.operation_id, ?failure, pause_ms = pause.as_millis() as u64, "retrying");
+        tokio::time::sleep(pause).await;
+        attempt_number += 1;
     }
 }
 
@@ -120,7 +142,8 @@ impl ClientHooks<Inner> for generated::Client {
 async fn bounded(
     mut response: reqwest::Response,
     permit: tokio::sync::OwnedSemaphorePermit,
-) -> reqwest::Result<reqwest::Response> {
+    wanted: Body,
+) -> reqwest::Result<(reqwest::Response, Bytes)> {
     let cap = if response.status().is_success() { MAX_SUCCESS_BODY } else { MAX_ERROR_BODY };
     let (mut body, mut pieces, mut read) = (Bytes::new(), None::<BytesMut>, 0);
     while let Some(mut chunk) = response.chunk().await? {
@@ -136,39 +159,17 @@ async fn bounded(
         }
     }
     drop(permit);
-    let mut body = Some(pieces.map_or(body, BytesMut::freeze));
-    // A caller that reads the body itself takes it as it is; the response goes back read.
-    if TAKEN_BODY.try_with(|slot| slot.set(body.take())).is_ok() {
-        return Ok(response);
+    let body = pieces.map_or(body, BytesMut::freeze);
+    if wanted == Body::Beside {
+        return Ok((response, body));
     }
     let mut rebuilt = http::Response::builder()
         .status(response.status())
         .version(response.version())
         .url(response.url().clone())
-        .body(body.expect("not taken"))
+        .body(body)
         .expect("status and version come from a valid response");
     *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
     rebuilt.headers_mut().remove(CONTENT_LENGTH);
-    Ok(reqwest::Response::from(rebuilt))
-}
-
-tokio::task_local! {
-    /// Set by a caller that reads the answer's body itself ([`exec_taking_body`]).
-    static TAKEN_BODY: Cell<Option<Bytes>>;
-}
-
-/// Sends `request` through the hooks like the generated client does, but takes the answer's
-/// body (read, and cut to the cap, inside the request's slot as always) as it is instead of
-/// having the hooks rebuild the response around it: the poll path, which decodes the body at
-/// once, saves a response rebuild and a second pass over the body per poll. The response comes
-/// back with its body already read; the bytes come beside it.
-pub(crate) async fn exec_taking_body(
-    client: &generated::Client,
-    request: reqwest::Request,
-    info: &OperationInfo,
-) -> reqwest::Result<(reqwest::Response, Bytes)> {
-    let mut call = std::pin::pin!(TAKEN_BODY.scope(Cell::new(None), client.exec(request, info)));
-    let response = call.as_mut().await?;
-    let body = call.as_mut().take_value().and_then(Cell::into_inner).unwrap_or_default();
-    Ok((response, body))
+    Ok((reqwest::Response::from(rebuilt), Bytes::new()))
 }

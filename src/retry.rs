@@ -29,11 +29,7 @@
 //! [`ClientBuilder::max_concurrent_requests`](crate::ClientBuilder::max_concurrent_requests);
 //! a request waiting out its pause holds no slot.
 
-use std::{
-    cell::Cell,
-    future::Future,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
@@ -164,30 +160,15 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-tokio::task_local! {
-    /// Retries spent so far by the call in progress, when one call may send several requests
-    /// (a poll sent again because its body could not be read, whose requests the hooks also
-    /// retry): one budget for the whole call, not one per request.
-    static SPENT: Cell<u32>;
-}
-
-/// Runs `call` with one retry budget shared by every request it sends.
-pub(crate) async fn one_budget<F: Future>(call: F) -> F::Output {
-    SPENT.scope(Cell::new(0), call).await
-}
-
 impl RetryPolicy {
-    /// Takes one retry from the budget — the call's shared one inside [`one_budget`], else
-    /// `local` — and returns its 0-based number (for the backoff), or `None` once spent.
-    pub(crate) fn take_retry(&self, local: &mut u32) -> Option<u32> {
-        let spent = SPENT.try_with(Cell::get).unwrap_or(*local);
-        if spent >= self.max_retries {
+    /// Takes one retry from the call's budget `spent` (shared by every request the call sends)
+    /// and returns its 0-based number (for the backoff), or `None` once spent.
+    pub(crate) fn take_retry(&self, spent: &mut u32) -> Option<u32> {
+        if *spent >= self.max_retries {
             return None;
         }
-        if SPENT.try_with(|s| s.set(spent + 1)).is_err() {
-            *local = spent + 1;
-        }
-        Some(spent)
+        *spent += 1;
+        Some(*spent - 1)
     }
 }
 
@@ -226,19 +207,14 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_is_spent_once_whether_local_or_shared() {
+    fn a_budget_is_spent_once() {
         let p = RetryPolicy::default().max_retries(2);
-        let mut local = 0;
+        let mut spent = 0;
         assert_eq!(
-            (p.take_retry(&mut local), p.take_retry(&mut local), p.take_retry(&mut local)),
+            (p.take_retry(&mut spent), p.take_retry(&mut spent), p.take_retry(&mut spent)),
             (Some(0), Some(1), None)
         );
-        let shared = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(one_budget(async {
-            let (mut a, mut b) = (0, 0);
-            // Two request loops inside one call draw on the same two retries.
-            [p.take_retry(&mut a), p.take_retry(&mut b), p.take_retry(&mut a)]
-        }));
-        assert_eq!(shared, [Some(0), Some(1), None]);
+        assert_eq!(RetryPolicy::none().take_retry(&mut 0), None);
     }
 
     #[test]

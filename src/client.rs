@@ -88,8 +88,8 @@ impl Client {
         id: &str,
         spent: &mut u32,
     ) -> Result<types::TaskResponse, progenitor_client::Error<ByteStream>> {
-        let request = self.poll_route.request(id);
         let info = OperationInfo { operation_id: "get_task" };
+        let request = || self.poll_route.request(id);
         let (response, body) = hooks::send(&self.raw, request, &info, spent, hooks::Body::Beside).await?;
         match response.status().as_u16() {
             200 => task::decode_response(&body).map_err(|e| progenitor_client::Error::InvalidResponsePayload(body, e)),

@@ -56,7 +56,9 @@ impl fmt::Debug for Inner {
 
 impl ClientHooks<Inner> for generated::Client {
     async fn exec(&self, request: reqwest::Request, info: &OperationInfo) -> reqwest::Result<reqwest::Response> {
-        send(self, request, info, &mut 0, Body::InResponse).await.map(|(response, _)| response)
+        // JSON bodies are in memory, so a request can always be cloned for another attempt.
+        let again = || request.try_clone().expect("API requests have in-memory bodies");
+        send(self, again, info, &mut 0, Body::InResponse).await.map(|(response, _)| response)
     }
 }
 
@@ -70,27 +72,29 @@ pub(crate) enum Body {
     Beside,
 }
 
-/// Sends an API request: the hooks' work for the generated client's calls, and the poll path's
-/// way in. `spent` counts the retries of the whole call, so that a caller sending again for its
-/// own reasons (`get_task` re-polling an unreadable answer) draws on the same budget.
+/// Sends an API request, built by `request` for each attempt: the hooks' work for the generated
+/// client's calls, and the poll path's way in. `spent` counts the retries of the whole call, so
+/// that a caller sending again for its own reasons (`get_task` re-polling an unreadable answer)
+/// draws on the same budget.
 pub(crate) async fn send(
     client: &generated::Client,
-    mut request: reqwest::Request,
+    request: impl Fn() -> reqwest::Request,
     info: &OperationInfo,
     spent: &mut u32,
     body: Body,
 ) -> reqwest::Result<(reqwest::Response, Bytes)> {
     let shared = &client.inner().0;
-    // progenitor adds the spec's `info.version` as `api-version`; the service has no use for it.
-    request.headers_mut().remove("api-version");
-    request.headers_mut().insert(AUTHORIZATION, shared.authorization.clone());
     let is_create = info.operation_id == CREATE_OPERATION;
 
     let mut attempt_number = 1;
     loop {
-        // JSON bodies are in memory, so a request can always be cloned for another attempt.
-        let attempt = request.try_clone().expect("API requests have in-memory bodies");
-        let started = Instant::now();
+        let mut attempt = request();
+        // progenitor adds the spec's `info.version` as `api-version`; the service has no use for it.
+        attempt.headers_mut().remove("api-version");
+        attempt.headers_mut().insert(AUTHORIZATION, shared.authorization.clone());
+        let path = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| (attempt.method().clone(), attempt.url().path().to_string()));
+        let started = path.is_some().then(Instant::now);
         let outcome = {
             let permit = shared.limit.clone().acquire_owned().await.expect("the request limit is never closed");
             match client.client().execute(attempt).await {
@@ -109,16 +113,18 @@ pub(crate) async fn send(
             Err(e) if e.is_connect() => Some(Failure::Connect),
             Err(_) => Some(Failure::AfterSend),
         };
-        tracing::debug!(
-            operation = info.operation_id,
-            method = %request.method(),
-            path = request.url().path(),
-            status = outcome.as_ref().ok().map(|(r, _)| r.status().as_u16()),
-            error = outcome.as_ref().err().map(tracing::field::display),
-            attempt = attempt_number,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "cometapi request"
-        );
+        if let (Some((method, path)), Some(started)) = (path, started) {
+            tracing::debug!(
+                operation = info.operation_id,
+                %method,
+                path,
+                status = outcome.as_ref().ok().map(|(r, _)| r.status().as_u16()),
+                error = outcome.as_ref().err().map(tracing::field::display),
+                attempt = attempt_number,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "cometapi request"
+            );
+        }
         let Some(failure) = failure.filter(|f| shared.retry.should_retry(is_create, *f)) else { return outcome };
         let Some(retry) = shared.retry.take_retry(spent) else { return outcome };
         let retry_after = outcome.as_ref().ok().and_then(|(r, _)| {

@@ -185,8 +185,8 @@ impl ClientBuilder {
     /// The most API requests in flight at once on this client and its clones (default 64), and
     /// the most connections open to the API at once: a request keeps its slot until its answer
     /// has been read, and a new connection is only opened while fewer are open (see
-    /// `src/connections.rs`; not for a base URL whose host is an IP address, nor with a client
-    /// passed to [`ClientBuilder::http_client`]).
+    /// `src/connections.rs`; not for a base URL whose host is an IP address, through a proxy,
+    /// nor with a client passed to [`ClientBuilder::http_client`]).
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.max_concurrent_requests = n;
         self

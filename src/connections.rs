@@ -8,8 +8,8 @@
 //! takes the freed slot in that moment finds no idle connection, and hyper-util then races a
 //! new connect against the pool checkout. The checkout wins (the old connection comes back
 //! within microseconds), and the new connection is still completed in the background and kept:
-//! under load, the pool grows past the limit (72–82 sockets for a limit of 64 in the scale
-//! benchmark before this module).
+//! under load, the pool grows past the limit (before this module: up to 66 connections for 64
+//! in the scale benchmark, 18–19 for 16 in the 1,000-wait load test).
 //!
 //! # How the bound is kept
 //!
@@ -42,9 +42,9 @@
 //! gone. So the bound can only be passed by a connection that replaces one that is closed.
 //!
 //! Only lookups of the API's host are held back; downloads share the pool but go to another
-//! host and are let through. Two cases are not
-//! bounded: a base URL whose host is an IP address (hyper-util connects to it without a
-//! lookup; the service itself is always a name), and a `reqwest::Client` passed in by the caller.
+//! host and are let through. Not bounded: a base URL whose host is an IP address (hyper-util
+//! connects to it without a lookup; the service itself is always a name), requests through a
+//! proxy (the lookup is the proxy's), and a `reqwest::Client` passed in by the caller.
 
 use std::{
     collections::{HashMap, VecDeque},

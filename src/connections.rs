@@ -118,15 +118,22 @@ impl ConnectionLimit {
         LimitResolver(self.clone())
     }
 
-    /// Records the connection an answer came over (from `response`'s extensions): a new one
-    /// takes the oldest pending place; one that announced `Connection: close` no longer counts.
-    pub(crate) fn answered(&self, response: &reqwest::Response) {
-        let Some(info) = response.extensions().get::<HttpInfo>() else { return };
+    /// The connection an answer came over (from `response`'s extensions), and whether the
+    /// answer said `Connection: close`; for [`ConnectionLimit::answered`].
+    pub(crate) fn connection_of(response: &reqwest::Response) -> Option<(SocketAddr, bool)> {
+        let info = response.extensions().get::<HttpInfo>()?;
         let closing = response
             .headers()
             .get(reqwest::header::CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        self.answered_over(info.local_addr(), closing);
+        Some((info.local_addr(), closing))
+    }
+
+    /// Records that an answer was read from the connection at `local`: a new connection takes
+    /// the oldest pending place; one whose answer said `Connection: close` no longer counts
+    /// (called once the body has been read, when hyper closes such a connection).
+    pub(crate) fn answered(&self, (local, closing): (SocketAddr, bool)) {
+        self.answered_over(local, closing);
     }
 
     fn answered_over(&self, local: SocketAddr, closing: bool) {

@@ -99,10 +99,12 @@ pub(crate) async fn send(
             let permit = shared.limit.clone().acquire_owned().await.expect("the request limit is never closed");
             match client.client().execute(attempt).await {
                 Ok(response) => {
-                    if let Some(connections) = &shared.connections {
-                        connections.answered(&response);
+                    let connection = ConnectionLimit::connection_of(&response);
+                    let outcome = bounded(response, permit, body).await;
+                    if let (Some(connections), Some(connection)) = (&shared.connections, connection) {
+                        connections.answered(connection);
                     }
-                    bounded(response, permit, body).await
+                    outcome
                 }
                 Err(e) => Err(e),
             }

@@ -6,8 +6,9 @@
 //! it shows up; each also asserts the key *was* in play (sent to the server, or logs were
 //! captured), so none can pass vacuously.
 
+mod support;
+
 use std::{
-    io::Write,
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
@@ -49,24 +50,11 @@ fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
-            .with_writer(move || Capture(writer.clone()))
+            .with_writer(move || support::LogBuffer(writer.clone()))
             .try_init() // also routes the `log` crate (reqwest, hyper-util) into the capture
             .expect("the only global subscriber in this test binary");
         buffer
     })
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

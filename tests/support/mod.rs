@@ -181,6 +181,20 @@ impl Routes {
     }
 }
 
+/// A `tracing` writer appending to a shared buffer, for tests that read what was logged.
+pub struct LogBuffer(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The bytes served as an output video.
 pub const VIDEO: &[u8] = b"\x00\x00\x00\x18ftypmp42 not really a video, but bytes all the same";
 

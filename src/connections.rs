@@ -133,10 +133,6 @@ impl ConnectionLimit {
     /// the oldest pending place; one whose answer said `Connection: close` no longer counts
     /// (called once the body has been read, when hyper closes such a connection).
     pub(crate) fn answered(&self, (local, closing): (SocketAddr, bool)) {
-        self.answered_over(local, closing);
-    }
-
-    fn answered_over(&self, local: SocketAddr, closing: bool) {
         let mut state = self.state.lock().expect("connection count poisoned");
         let now = Instant::now();
         match state.open.get_mut(&local) {
@@ -269,13 +265,13 @@ mod tests {
         let limit = ConnectionLimit::new("api", 2, LONG, LONG);
         assert!(limit.place().await && limit.place().await, "places below the limit");
         assert_eq!(limit.count(), 2);
-        limit.answered_over(addr(1), false); // the first answer over a new connection
+        limit.answered((addr(1), false)); // the first answer over a new connection
         limit.give_back(); // a lookup that failed gives its place back
         assert_eq!(limit.count(), 1);
-        limit.answered_over(addr(1), false); // a known connection: counted once
+        limit.answered((addr(1), false)); // a known connection: counted once
         assert_eq!(limit.count(), 1);
         assert!(limit.place().await, "the freed place");
-        limit.answered_over(addr(2), false);
+        limit.answered((addr(2), false));
         assert_eq!(limit.count(), 2);
 
         // Full: a lookup waits GRACE for the pool, then goes ahead (the count may be stale).
@@ -285,7 +281,7 @@ mod tests {
         assert_eq!(limit.count(), 3);
 
         // An answer saying `Connection: close` ends its connection's count.
-        limit.answered_over(addr(1), true);
+        limit.answered((addr(1), true));
         assert_eq!(limit.count(), 2);
     }
 
@@ -293,7 +289,7 @@ mod tests {
     fn connections_silent_and_places_unanswered_past_their_bounds_are_forgotten() {
         let silent = ConnectionLimit::new("api", 1, Duration::ZERO, LONG);
         assert!(silent.try_take());
-        silent.answered_over(addr(3), false);
+        silent.answered((addr(3), false));
         assert!(silent.try_take(), "a connection silent past max_silence no longer counts");
 
         let unanswered = ConnectionLimit::new("api", 1, LONG, Duration::ZERO);

@@ -159,7 +159,11 @@ async fn bounded(
         read += chunk.len();
         match &mut pieces {
             None if body.is_empty() => body = chunk,
-            None => pieces = Some(BytesMut::from([&body[..], &chunk[..]].concat().as_slice())),
+            None => {
+                let mut joined = BytesMut::from(&body[..]);
+                joined.extend_from_slice(&chunk);
+                pieces = Some(joined);
+            }
             Some(pieces) => pieces.extend_from_slice(&chunk),
         }
         if read == cap {

@@ -249,7 +249,9 @@ pub(crate) fn decode_response(body: &[u8]) -> Result<types::TaskResponse, serde_
     })
 }
 
-fn without_incomplete_nested_task(body: &[u8]) -> Option<types::TaskResponse> {
+/// An envelope the strict decoder refused because its nested Runway task is incomplete, read
+/// without that nested task (its gateway fields still make a task); `None` for anything else.
+pub(crate) fn without_incomplete_nested_task(body: &[u8]) -> Option<types::TaskResponse> {
     let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value.get_mut("data")?.as_object_mut()?.remove("data")?;
     serde_json::from_value(value).ok()
@@ -392,6 +394,10 @@ mod tests {
             ("SUCCESS", TaskStatus::Succeeded),
             ("FAILURE", TaskStatus::Failed),
             ("UNKNOWN", TaskStatus::Unknown("UNKNOWN".into())),
+            // Case and surrounding blanks do not matter; an unknown status keeps its spelling.
+            (" in_progress ", TaskStatus::Running),
+            ("Succeeded", TaskStatus::Succeeded),
+            ("Paused", TaskStatus::Unknown("Paused".into())),
         ] {
             let t = task(json!({"code": "success", "data": {"task_id": "g", "status": g}}));
             assert_eq!(t.status, want, "{g}");

@@ -2,12 +2,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod batch;
 mod client;
 mod config;
 mod connections;
 mod download;
 mod error;
 mod hooks;
+mod journal;
 mod poll;
 mod ratio;
 mod request;
@@ -21,6 +23,10 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/cometapi_runway_generated.rs"));
 }
 
+pub use batch::{
+    Batch, BatchItem, BatchOptions, BatchOutcome, BatchResult, BatchStopper, BatchUpdate, BatchUpdateCallback,
+    StopReason,
+};
 pub use client::decode_error_body;
 pub use config::{Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_RUNWAY_VERSION, ENV_API_KEY, ENV_BASE_URL};
 pub use download::{DownloadOptions, DownloadProgress};

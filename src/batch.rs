@@ -45,23 +45,46 @@ const MAX_THROTTLED_CREATES: u32 = 1000;
 pub struct BatchItem {
     request: ImageToVideo,
     output: PathBuf,
+    /// Set when the file is named after the task: `output` is then the folder.
+    name_prefix: Option<String>,
     key: Option<String>,
 }
 
 impl BatchItem {
     /// The request, and the file its video is saved to.
     pub fn new(request: ImageToVideo, output: impl Into<PathBuf>) -> BatchItem {
-        BatchItem { request, output: output.into(), key: None }
+        BatchItem { request, output: output.into(), name_prefix: None, key: None }
     }
 
-    /// What identifies the item in the journal (default: a hash of the request and the output
-    /// path). Give the hash of the input line, say, so that editing a line makes a new item.
-    pub fn key(mut self, key: impl Into<String>) -> BatchItem {
-        self.key = Some(key.into());
+    /// The request, its video saved in `dir` under a name made of `prefix` and the task id
+    /// (see [`task_file_name`]), known once the task exists.
+    ///
+    /// ```
+    /// use cometapi_runway::{BatchItem, ImageToVideo};
+    /// let item = BatchItem::named_by_task(ImageToVideo::new("https://example.com/cat.jpg"), "out", "0001-");
+    /// assert_eq!(item.output_for("3d95/7031").to_str(), Some("out/0001-3d95_7031.mp4"));
+    /// ```
+    pub fn named_by_task(request: ImageToVideo, dir: impl Into<PathBuf>, prefix: impl Into<String>) -> BatchItem {
+        BatchItem { request, output: dir.into(), name_prefix: Some(prefix.into()), key: None }
+    }
+
+    /// Where the video of task `task_id` goes.
+    pub fn output_for(&self, task_id: &str) -> PathBuf {
+        match &self.name_prefix {
+            Some(prefix) => self.output.join(format!("{prefix}{}", task_file_name(task_id))),
+            None => self.output.clone(),
+        }
+    }
+
+    /// What identifies the item in the journal, hashed (default: the request and the output
+    /// path). Give the input line's content, say, so that editing a line makes a new item and
+    /// moving it does not.
+    pub fn key(mut self, identity: impl AsRef<str>) -> BatchItem {
+        self.key = Some(stable_hash(identity.as_ref().as_bytes()));
         self
     }
 
-    /// Where the video is saved.
+    /// Where the video is saved (for [`BatchItem::named_by_task`], the folder).
     pub fn output(&self) -> &Path {
         &self.output
     }
@@ -76,8 +99,29 @@ impl BatchItem {
             Ok(body) => serde_json::to_string(&body).unwrap_or_default(),
             Err(e) => e.to_string(),
         };
-        stable_hash(format!("{body}\n{}", self.output.display()).as_bytes())
+        let prefix = self.name_prefix.as_deref().unwrap_or_default();
+        stable_hash(format!("{body}\n{}\n{prefix}", self.output.display()).as_bytes())
     }
+}
+
+/// A file name for task `id`'s video: `<id>.mp4` with every character other than ASCII letters,
+/// digits, `-`, `_` and `.` replaced by `_`, no leading dot, at most 100 characters before the
+/// extension — whatever the server sent as an id.
+///
+/// ```
+/// assert_eq!(cometapi_runway::task_file_name("3d957031-aa"), "3d957031-aa.mp4");
+/// assert_eq!(cometapi_runway::task_file_name("../../etc/passwd"), "_.._etc_passwd.mp4");
+/// assert_eq!(cometapi_runway::task_file_name(""), "task.mp4");
+/// ```
+pub fn task_file_name(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .take(100)
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    let safe = if safe.is_empty() { "task" } else { safe };
+    format!("{safe}.mp4")
 }
 
 /// Called with an item's index and what just happened to it.
@@ -379,6 +423,10 @@ impl Client {
     /// ```
     pub fn batch(&self, items: impl IntoIterator<Item = BatchItem>, options: BatchOptions) -> Result<Batch, Error> {
         let journal = options.journal.as_deref().map(Journal::open).transpose()?;
+        let items: Vec<BatchItem> = items.into_iter().collect();
+        if journal.is_some() {
+            remove_partial_downloads(&items);
+        }
         let stopper = BatchStopper::default();
         let wait = options.wait.clone().unwrap_or_else(|| self.wait.clone());
         let run = Arc::new(Run {
@@ -434,9 +482,10 @@ impl Run {
             BatchResult { index, task_id: None, output: item.output.clone(), outcome: BatchOutcome::Interrupted };
         let record = self.journal.lock().expect("journal lock").as_ref().and_then(|j| j.item(&key).cloned());
         let record = record.unwrap_or_default();
-        if let Some((task, _, bytes)) = &record.saved {
-            if std::fs::metadata(&item.output).is_ok_and(|m| m.is_file() && m.len() == *bytes) {
+        if let Some((task, file, bytes)) = &record.saved {
+            if std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.len() == *bytes) {
                 result.task_id = Some(task.clone());
+                result.output = PathBuf::from(file);
                 result.outcome = BatchOutcome::AlreadySaved { bytes: *bytes };
                 return result;
             }
@@ -472,8 +521,9 @@ impl Run {
                 },
             };
             result.task_id = Some(id.clone());
+            result.output = item.output_for(&id);
             self.update(index, &BatchUpdate::Created { task_id: id.clone() });
-            match self.wait_and_save(index, &key, &id, &item.output).await {
+            match self.wait_and_save(index, &key, &id, &result.output).await {
                 Err(Error::TaskFailed { task })
                     if self.options.resubmit_failed
                         && attempts < 2
@@ -619,6 +669,32 @@ impl Run {
     fn update(&self, index: usize, update: &BatchUpdate) {
         if let Some(report) = &self.options.on_update {
             report(index, update);
+        }
+    }
+}
+
+/// A run killed mid-download leaves its temporary file behind (a kill runs no destructor).
+/// The journal's lock says no other run is downloading here, so they can go.
+fn remove_partial_downloads(items: &[BatchItem]) {
+    let mut dirs: Vec<PathBuf> = items
+        .iter()
+        .map(|item| match item.name_prefix {
+            Some(_) => item.output.clone(),
+            None => item.output.parent().map(Path::to_path_buf).unwrap_or_default(),
+        })
+        .map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(crate::download::TEMP_PREFIX) && name.ends_with(crate::download::TEMP_SUFFIX) {
+                tracing::debug!(file = %entry.path().display(), "removing a download cut short by an earlier run");
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
 }

@@ -32,6 +32,11 @@ pub struct DownloadOptions {
     progress: Option<DownloadProgress>,
 }
 
+/// The temporary file a download streams into, beside its target, is named
+/// `<TEMP_PREFIX>random<TEMP_SUFFIX>`.
+pub(crate) const TEMP_PREFIX: &str = ".cometapi-download-";
+pub(crate) const TEMP_SUFFIX: &str = ".part";
+
 /// How long a download with an idle timeout but no overall one may take: in effect unbounded,
 /// the idle timeout is what ends a stalled transfer.
 const NO_OVERALL_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -155,7 +160,7 @@ impl Client {
         let expected = response.content_length();
 
         let mut builder = tempfile::Builder::new();
-        builder.prefix(".cometapi-download-").suffix(".part");
+        builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
         // Temporary files are owner-only (0600); the video should get the usual umask-based mode.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));

@@ -24,8 +24,8 @@ pub mod generated {
 }
 
 pub use batch::{
-    Batch, BatchItem, BatchOptions, BatchOutcome, BatchResult, BatchStopper, BatchUpdate, BatchUpdateCallback,
-    StopReason,
+    task_file_name, Batch, BatchItem, BatchOptions, BatchOutcome, BatchResult, BatchStopper, BatchUpdate,
+    BatchUpdateCallback, StopReason,
 };
 pub use client::decode_error_body;
 pub use config::{Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_RUNWAY_VERSION, ENV_API_KEY, ENV_BASE_URL};

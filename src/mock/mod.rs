@@ -289,6 +289,12 @@ impl MockServerBuilder {
         self
     }
 
+    /// See [`Scenario::check_models`].
+    pub fn check_models(mut self, yes: bool) -> Self {
+        self.scenario = self.scenario.check_models(yes);
+        self
+    }
+
     /// See [`Scenario::not_found_polls`].
     pub fn not_found_polls(mut self, n: u32) -> Self {
         self.scenario = self.scenario.not_found_polls(n);

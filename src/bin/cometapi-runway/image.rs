@@ -125,7 +125,7 @@ mod tests {
         let image = local("cat.png", &png(720, 1280)).ok().unwrap();
         assert!(image.prompt_image.starts_with("data:image/png;base64,iVBORw0KGgo"), "{}", image.prompt_image);
         assert_eq!(image.size, Some((720, 1280)));
-        assert!(matches!(image.ratio(Some(RatioChoice::Auto)), Ok(Some(Ratio::X7201280))));
+        assert!(matches!(image.ratio(Some(RatioChoice::Auto)), Ok(Some(Ratio::W720H1280))));
     }
 
     #[test]

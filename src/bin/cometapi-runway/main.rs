@@ -61,11 +61,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Session::connect(global).await?.wait(id, wait).await
         }
         Command::Ratios => {
-            output::ratios(global.json);
+            commands::ratios::run(global.json);
             Ok(())
         }
-        Command::MockServer(args) => simulator::serve(args, global.json, global.quiet).await,
-        Command::Schema => schema(global.json),
+        Command::MockServer(args) => commands::mock_server::run(args, global.json, global.quiet).await,
+        Command::Schema => commands::schema::run(global.json),
     }
 }
 
@@ -80,20 +80,6 @@ fn bad_command_line(e: clap::Error) -> ExitCode {
         output::json_line(&json!({"error": {"kind": "usage", "message": message, "exit_code": e.exit_code()}}));
     }
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
-}
-
-/// The create request's JSON Schema, from the types generated from the spec: pretty for
-/// people, one line with `--json`.
-fn schema(json: bool) -> Result<(), Failure> {
-    let schema = schemars::schema_for!(cometapi_runway::types::ImageToVideoRequest);
-    let value = serde_json::to_value(&schema)
-        .map_err(|e| Failure::new(exit::Code::Api, "error", format!("cannot render the schema: {e}")))?;
-    if json {
-        output::json_line(&value);
-    } else {
-        output::text(&serde_json::to_string_pretty(&value).unwrap_or_default());
-    }
-    Ok(())
 }
 
 /// `-v`: the library's request log; `-vv`: everything it traces. Only the library's own

@@ -1,0 +1,40 @@
+//! `mock-server`: the simulator of the service, standalone.
+
+use cometapi_runway::mock::MockServer;
+use serde_json::json;
+
+use crate::{
+    args::MockServerArgs,
+    exit::{Code, Failure},
+    output,
+};
+
+/// `mock-server`: serves until Ctrl-C, after printing where and with which key.
+pub async fn run(args: &MockServerArgs, json: bool, quiet: bool) -> Result<(), Failure> {
+    let server = MockServer::builder()
+        .api_key(args.key.clone())
+        .port(args.port)
+        .pending_for(args.pending_for)
+        .running_for(args.running_for)
+        .try_start()
+        .await
+        .map_err(|e| {
+            Failure::new(Code::Api, "io", format!("cannot listen on 127.0.0.1:{}: {e}; try another --port", args.port))
+        })?;
+    // The key is printed on purpose: it is the simulator's own, never the user's COMETAPI_KEY.
+    if json {
+        output::json_line(&json!({"base_url": server.base_url(), "api_key": server.api_key()}));
+    } else {
+        output::text(&format!("COMETAPI_BASE_URL={}\nCOMETAPI_KEY={}", server.base_url(), server.api_key()));
+    }
+    if !quiet {
+        eprintln!("simulator of CometAPI's Runway routes listening on {}; Ctrl-C to stop", server.base_url());
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = server.run_forever() => {
+            return Err(Failure::new(Code::Api, "error", "the simulator stopped unexpectedly"));
+        }
+    }
+    Ok(())
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 
-use crate::{error::Error, Client};
+use crate::error::Error;
 
 /// The longest image URL Runway takes, in characters.
 pub const IMAGE_URL_MAX_CHARS: usize = 2048;
@@ -206,7 +206,7 @@ fn redact(value: &str) -> String {
     }
 }
 
-/// What the image's host answered to [`Client::check_image_host`].
+/// What the image's host answered to [`check_image_host`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImageHostReport {
@@ -216,73 +216,70 @@ pub struct ImageHostReport {
     pub content_length: Option<u64>,
 }
 
-impl Client {
-    /// Asks the image's host the way Runway will fetch it — a `HEAD` without the API key,
-    /// following no redirect — and says what Runway would refuse: a redirect, a non-2xx answer,
-    /// a `Content-Type` that is not really `image/jpeg|png|webp` (S3's default
-    /// `binary/octet-stream` included), or more than 16 MB. Opt-in: it costs one request to the
-    /// image's host. The URL's own rules ([`check_image`]) are checked by
-    /// [`ImageToVideo::build`](crate::ImageToVideo::build), not here.
-    ///
-    /// ```no_run
-    /// # async fn run(client: &cometapi_runway::Client) -> Result<(), cometapi_runway::Error> {
-    /// let report = client.check_image_host("https://example.com/cat.jpg").await?;
-    /// println!("{} ({:?} bytes)", report.content_type, report.content_length);
-    /// # Ok(()) }
-    /// ```
-    pub async fn check_image_host(&self, url: &str) -> Result<ImageHostReport, Error> {
-        const FIELD: &str = "promptImage";
-        let shown = format!("{:?}", redact(url));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(Error::transport)?;
-        let response = http.head(url).send().await.map_err(Error::transport)?;
-        let status = response.status();
-        if status.is_redirection() {
-            let to = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("?");
-            return Err(Error::invalid(
-                FIELD,
-                shown,
-                format!("the image host answered {status} (a redirect to {to}); Runway does not follow redirects: pass the final URL"),
-            ));
-        }
-        if !status.is_success() {
-            return Err(Error::invalid(
-                FIELD,
-                shown,
-                format!("the image host answered {status} to HEAD; Runway needs a 2xx answer"),
-            ));
-        }
-        let content_type =
-            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if ImageFormat::from_mime(&mime).is_none() {
-            let got = if content_type.is_empty() {
-                "no Content-Type".to_string()
-            } else {
-                format!("Content-Type {content_type:?}")
-            };
-            return Err(Error::invalid(
-                FIELD,
-                shown,
-                format!("the image host sent {got}; Runway needs image/jpeg, image/png or image/webp (set the object's content type)"),
-            ));
-        }
-        let content_length = response
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(len) = content_length.filter(|&len| len > IMAGE_URL_MAX_BYTES) {
-            return Err(Error::invalid(
-                FIELD,
-                shown,
-                format!("the image is {len} bytes; Runway fetches at most 16 MB ({IMAGE_URL_MAX_BYTES} bytes)"),
-            ));
-        }
-        Ok(ImageHostReport { content_type, content_length })
+/// Asks the image's host the way Runway will fetch it — a `HEAD` without the API key,
+/// following no redirect — and says what Runway would refuse: a redirect, a non-2xx answer,
+/// a `Content-Type` that is not really `image/jpeg|png|webp` (S3's default
+/// `binary/octet-stream` included), or more than 16 MB. Opt-in: it costs one request to the
+/// image's host. The URL's own rules ([`check_image`]) are checked by
+/// [`ImageToVideo::build`](crate::ImageToVideo::build), not here.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), cometapi_runway::Error> {
+/// let report = cometapi_runway::check_image_host("https://example.com/cat.jpg").await?;
+/// println!("{} ({:?} bytes)", report.content_type, report.content_length);
+/// # Ok(()) }
+/// ```
+pub async fn check_image_host(url: &str) -> Result<ImageHostReport, Error> {
+    const FIELD: &str = "promptImage";
+    let shown = format!("{:?}", redact(url));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(Error::transport)?;
+    let response = http.head(url).send().await.map_err(Error::transport)?;
+    let status = response.status();
+    if status.is_redirection() {
+        let to = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("?");
+        return Err(Error::invalid(
+            FIELD,
+            shown,
+            format!("the image host answered {status} (a redirect to {to}); Runway does not follow redirects: pass the final URL"),
+        ));
     }
+    if !status.is_success() {
+        return Err(Error::invalid(
+            FIELD,
+            shown,
+            format!("the image host answered {status} to HEAD; Runway needs a 2xx answer"),
+        ));
+    }
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if ImageFormat::from_mime(&mime).is_none() {
+        let got = if content_type.is_empty() {
+            "no Content-Type".to_string()
+        } else {
+            format!("Content-Type {content_type:?}")
+        };
+        return Err(Error::invalid(
+            FIELD,
+            shown,
+            format!("the image host sent {got}; Runway needs image/jpeg, image/png or image/webp (set the object's content type)"),
+        ));
+    }
+    let content_length = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = content_length.filter(|&len| len > IMAGE_URL_MAX_BYTES) {
+        return Err(Error::invalid(
+            FIELD,
+            shown,
+            format!("the image is {len} bytes; Runway fetches at most 16 MB ({IMAGE_URL_MAX_BYTES} bytes)"),
+        ));
+    }
+    Ok(ImageHostReport { content_type, content_length })
 }

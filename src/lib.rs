@@ -31,7 +31,8 @@ pub use download::{DownloadOptions, DownloadProgress};
 pub use error::Error;
 pub use generated::types;
 pub use image::{
-    check_image, ImageFormat, ImageHostReport, DATA_URI_MAX_BYTES, IMAGE_URL_MAX_BYTES, IMAGE_URL_MAX_CHARS,
+    check_image, check_image_host, ImageFormat, ImageHostReport, DATA_URI_MAX_BYTES, IMAGE_URL_MAX_BYTES,
+    IMAGE_URL_MAX_CHARS,
 };
 pub use model_rules::ModelRules;
 pub use poll::{PollPolicy, PollState};

@@ -225,6 +225,11 @@ impl ImageToVideo {
         self.keyframes.first().map(|(_, uri)| uri.as_str()).unwrap_or_default()
     }
 
+    /// The images of the request with their positions, in the order sent.
+    pub fn keyframes(&self) -> impl Iterator<Item = (KeyframePosition, &str)> {
+        self.keyframes.iter().map(|(position, uri)| (*position, uri.as_str()))
+    }
+
     /// The model this request is for.
     pub fn model_id(&self) -> &Model {
         &self.model

@@ -205,6 +205,10 @@ pub struct MockServerArgs {
     /// How long each task stays RUNNING, progress rising as it goes
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub running_for: Duration,
+
+    /// Accept requests that break a known model's own rules (field rules still apply)
+    #[arg(long)]
+    pub no_model_checks: bool,
 }
 
 /// `--ratio`: a fixed ratio, or one derived from the image.

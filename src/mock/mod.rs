@@ -6,9 +6,11 @@
 //! - `POST /runwayml/v1/image_to_video` checks `Authorization: Bearer <key>` (401 with the
 //!   gateway's OpenAI-style body `{"error":{"message","type","code":"invalid_api_key"}}`),
 //!   requires `X-Runway-Version` (400 `{"error":"..."}` naming the header), validates the body
-//!   like Runway (`promptImage` an HTTPS URL or `data:image/...;base64,` URI, `model`, `ratio`
-//!   among the 8 values, `duration` 5 or 10, `seed` 0..=999999999, `promptText` 1..=512 UTF-16
-//!   units, `watermark` boolean; 400 `{"error":"..."}` otherwise) and answers `{"id":"<uuid>"}`.
+//!   with the crate's own [`Catalogue`](crate::Catalogue) — the field rules for every model
+//!   (images, `seed` 0..=999999999, `promptText` 1..=512 UTF-16 units, ...) and a known model's
+//!   own rules (ratios, durations, keyframes, required and accepted fields) unless
+//!   [`Scenario::check_models`] is off; 400 `{"error":"..."}` naming the field otherwise — and
+//!   answers `{"id":"<uuid>"}`. Unknown models are accepted.
 //! - `GET /runwayml/v1/tasks/{id}` checks the key (`X-Runway-Version` optional). An unknown id,
 //!   and each task's first [`Scenario::not_found_polls`] polls, answer HTTP 400
 //!   `{"code":"task_not_exist","message":"task_not_exist","data":null}`. Then the task is
@@ -286,6 +288,12 @@ impl MockServerBuilder {
     /// Replaces the whole scenario.
     pub fn scenario(mut self, scenario: Scenario) -> Self {
         self.scenario = scenario;
+        self
+    }
+
+    /// See [`Scenario::check_models`].
+    pub fn check_models(mut self, yes: bool) -> Self {
+        self.scenario = self.scenario.check_models(yes);
         self
     }
 

@@ -47,6 +47,10 @@ pub struct Scenario {
     /// How long an output URL stays valid after the poll that gave it; then the files route
     /// answers `403` for it, and a new poll gives a fresh URL (default: forever).
     pub output_url_ttl: Option<Duration>,
+    /// Whether a create for a known model is refused when it breaks that model's rules from the
+    /// crate's catalogue, as the service would (default `true`). Field rules apply either way;
+    /// unknown models are always accepted.
+    pub check_models: bool,
 }
 
 impl Default for Scenario {
@@ -62,11 +66,18 @@ impl Default for Scenario {
             faults: Vec::new(),
             create_rate_limit: None,
             output_url_ttl: None,
+            check_models: true,
         }
     }
 }
 
 impl Scenario {
+    /// Whether known models' own rules are checked on create (see [`Scenario::check_models`]).
+    pub fn check_models(mut self, yes: bool) -> Self {
+        self.check_models = yes;
+        self
+    }
+
     /// The first `n` polls of each task answer `task_not_exist`.
     pub fn not_found_polls(mut self, n: u32) -> Self {
         self.not_found_polls = n;

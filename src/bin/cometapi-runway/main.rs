@@ -19,6 +19,7 @@ use crate::{
     args::{Cli, Command},
     commands::Session,
     exit::Failure,
+    progress::Progress,
 };
 
 fn main() -> ExitCode {
@@ -47,13 +48,25 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let global = &cli.global;
     match &cli.command {
-        Command::Generate { request, wait } => {
-            let request = commands::request(request)?;
+        Command::Generate { request: args, wait } => {
+            let request = commands::request(args)?;
             commands::check_output(wait)?;
+            if args.check_image {
+                commands::check_images(&request, &Progress::new(global.quiet, global.verbose > 0)).await?;
+            }
+            if args.dry_run {
+                return commands::dry_run(&request);
+            }
             Session::connect(global).await?.generate(&request, wait).await
         }
-        Command::Create { request } => {
-            let request = commands::request(request)?;
+        Command::Create { request: args } => {
+            let request = commands::request(args)?;
+            if args.check_image {
+                commands::check_images(&request, &Progress::new(global.quiet, global.verbose > 0)).await?;
+            }
+            if args.dry_run {
+                return commands::dry_run(&request);
+            }
             Session::connect(global).await?.create(&request).await
         }
         Command::Status { id } => Session::connect(global).await?.status(id).await,
@@ -64,6 +77,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Batch(args) => commands::batch::run(global, args).await,
         Command::Ratios => {
             commands::ratios::run(global.json);
+            Ok(())
+        }
+        Command::Models => {
+            commands::models::run(global.json);
             Ok(())
         }
         Command::MockServer(args) => commands::mock_server::run(args, global.json, global.quiet).await,

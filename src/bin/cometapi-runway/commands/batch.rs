@@ -11,8 +11,8 @@ use std::{
 };
 
 use cometapi_runway::{
-    BatchItem, BatchOptions, BatchOutcome, BatchResult, BatchUpdate, DownloadOptions, Error, ImageToVideo, Ratio,
-    StopReason, TaskStatus,
+    BatchItem, BatchOptions, BatchOutcome, BatchResult, BatchUpdate, Catalogue, DownloadOptions, Error, ImageToVideo,
+    Model, PublicFigureThreshold, Ratio, StopReason, TaskStatus,
 };
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -190,26 +190,37 @@ fn plan(args: &BatchArgs) -> Result<Vec<Planned>, Failure> {
     )))
 }
 
-/// One line's request, through the same checks as `generate`'s flags.
+/// One line's request, through the same checks as `generate`'s flags. Local image files are
+/// read relative to the input file's folder.
 fn request_of(item: &Item, base: &Path) -> Result<ImageToVideo, Vec<LineError>> {
     let line = item.line;
     let err = |field: &str, value: &str, rule: String| vec![LineError::new(line, field, value, rule)];
-    let image_arg =
-        if item.image.contains("://") || item.image.starts_with("data:") || Path::new(&item.image).is_absolute() {
-            item.image.clone()
+    let locate = |arg: &str| {
+        if arg.contains("://") || arg.starts_with("data:") || Path::new(arg).is_absolute() {
+            arg.to_string()
         } else {
-            base.join(&item.image).display().to_string()
-        };
-    let image = image::resolve(&image_arg).map_err(|f| err("image", &item.image, f.message))?;
+            base.join(arg).display().to_string()
+        }
+    };
+    let image = image::resolve("image", &locate(&item.image)).map_err(|f| err("image", &item.image, f.message))?;
+    let model = item.model.clone().unwrap_or_else(|| Model::default().as_str().to_string());
+    // `ratio: auto` picks among the ratios the model takes, when the model is known.
+    let candidates: Vec<Ratio> = match Catalogue::builtin().get(&model) {
+        Some(rules) => Ratio::ALL.into_iter().filter(|r| rules.ratios.iter().any(|s| s == r.as_str())).collect(),
+        None => Ratio::ALL.to_vec(),
+    };
     let choice = match item.ratio.as_deref() {
         None => None,
         Some(r) if r.trim().eq_ignore_ascii_case("auto") => Some(RatioChoice::Auto),
         Some(r) => Some(RatioChoice::Fixed(Ratio::parse(r).map_err(|e| err("ratio", r, rule_of(&e)))?)),
     };
-    let ratio = image.ratio(choice).map_err(|f| err("ratio", item.ratio.as_deref().unwrap_or_default(), f.message))?;
-    let mut request = ImageToVideo::new(image.prompt_image);
-    if let Some(model) = &item.model {
-        request = request.model(model.as_str());
+    let ratio = image
+        .ratio(choice, &candidates)
+        .map_err(|f| err("ratio", item.ratio.as_deref().unwrap_or_default(), f.message))?;
+    let mut request = ImageToVideo::new(image.prompt_image).model(model.as_str());
+    if let Some(last) = &item.last_frame {
+        let last = image::resolve("last_frame", &locate(last)).map_err(|f| err("last_frame", last, f.message))?;
+        request = request.last_frame(last.prompt_image);
     }
     if let Some(ratio) = ratio {
         request = request.ratio(ratio);
@@ -226,28 +237,39 @@ fn request_of(item: &Item, base: &Path) -> Result<ImageToVideo, Vec<LineError>> 
     if let Some(w) = item.watermark {
         request = request.watermark(w);
     }
-    // TODO(issue 9): map last_frame, audio, negative_prompt and public_figure_threshold onto
-    // ImageToVideo once it has them; until then a line using them is refused, never half-sent.
-    let pending = [
-        ("last_frame", item.last_frame.clone()),
-        ("audio", item.audio.map(|a| a.to_string())),
-        ("negative_prompt", item.negative_prompt.clone()),
-        ("public_figure_threshold", item.public_figure_threshold.clone()),
-    ];
-    let mut errors: Vec<LineError> = pending
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| LineError::new(line, k, v, "is not supported by this build yet")))
-        .collect();
-    if let Err(e) = request.build() {
-        errors.push(match e {
-            Error::InvalidInput { field, value, rule } => LineError::new(line, field, value.trim_matches('"'), rule),
-            other => LineError::new(line, "request", "", other.to_string()),
-        });
+    if let Some(audio) = item.audio {
+        request = request.audio(audio);
     }
-    if errors.is_empty() {
-        Ok(request)
-    } else {
-        Err(errors)
+    if let Some(text) = &item.negative_prompt {
+        request = request.negative_prompt(text.clone());
+    }
+    if let Some(threshold) = &item.public_figure_threshold {
+        let parsed: PublicFigureThreshold =
+            threshold.parse().map_err(|_| err("public_figure_threshold", threshold, "must be auto or low".into()))?;
+        request = request.public_figure_threshold(parsed);
+    }
+    match request.build() {
+        Ok(_) => Ok(request),
+        Err(Error::InvalidInput { field, value, rule, model }) => {
+            let rule = match model {
+                Some(model) => format!("{rule} (for {model})"),
+                None => rule,
+            };
+            Err(err(input_key(field), value.trim_matches('"'), rule))
+        }
+        Err(other) => Err(err("request", "", other.to_string())),
+    }
+}
+
+/// The input file's key for a request field the library names as the API does.
+fn input_key(field: &str) -> &str {
+    match field {
+        "promptImage" => "image",
+        "promptText" => "prompt",
+        "negativePrompt" => "negative_prompt",
+        "contentModeration" | "publicFigureThreshold" => "public_figure_threshold",
+        "lastFrame" | "last_frame" => "last_frame",
+        other => other,
     }
 }
 

@@ -16,6 +16,7 @@ pub async fn run(args: &MockServerArgs, json: bool, quiet: bool) -> Result<(), F
         .port(args.port)
         .pending_for(args.pending_for)
         .running_for(args.running_for)
+        .check_models(!args.no_model_checks)
         .try_start()
         .await
         .map_err(|e| {

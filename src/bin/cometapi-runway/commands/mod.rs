@@ -6,16 +6,17 @@ use std::time::Duration;
 use crate::{
     args::{Global, RequestArgs},
     exit::{Code, Failure},
-    image,
+    image, output,
     progress::Progress,
     simulator,
 };
-use cometapi_runway::{mock::MockServer, Client, Error, ImageToVideo, PollPolicy, WaitOptions};
+use cometapi_runway::{mock::MockServer, Catalogue, Client, Error, ImageToVideo, PollPolicy, Ratio, WaitOptions};
 
 pub mod batch;
 mod create;
 mod generate;
 pub mod mock_server;
+pub mod models;
 pub mod ratios;
 pub mod schema;
 mod status;
@@ -111,11 +112,22 @@ impl Session {
     }
 }
 
-/// Reads the request flags into a request, checking every rule: nothing is sent on error.
+/// The request the flags describe, checked against every rule by the library; nothing is sent.
 pub fn request(args: &RequestArgs) -> Result<ImageToVideo, Failure> {
-    let image = image::resolve(&args.image)?;
-    let ratio = image.ratio(args.ratio)?;
-    let mut request = ImageToVideo::new(image.prompt_image).model(args.model.as_str()).watermark(args.watermark);
+    let image = image::resolve("--image", &args.image)?;
+    // `--ratio auto` picks among the ratios the model takes, when the model is known.
+    let candidates: Vec<Ratio> = match Catalogue::builtin().get(&args.model) {
+        Some(rules) => Ratio::ALL.into_iter().filter(|r| rules.ratios.iter().any(|s| s == r.as_str())).collect(),
+        None => Ratio::ALL.to_vec(),
+    };
+    let ratio = image.ratio(args.ratio, &candidates)?;
+    let mut request = ImageToVideo::new(image.prompt_image)
+        .model(args.model.as_str())
+        .watermark(args.watermark)
+        .model_rules(!args.no_model_checks);
+    if let Some(last) = &args.last_frame {
+        request = request.last_frame(image::resolve("--last-frame", last)?.prompt_image);
+    }
     if let Some(ratio) = ratio {
         request = request.ratio(ratio);
     }
@@ -128,6 +140,38 @@ pub fn request(args: &RequestArgs) -> Result<ImageToVideo, Failure> {
     if let Some(d) = args.duration {
         request = request.duration(d);
     }
+    if let Some(threshold) = args.public_figure_threshold {
+        request = request.public_figure_threshold(threshold);
+    }
+    if args.audio || args.no_audio {
+        request = request.audio(args.audio);
+    }
+    if let Some(text) = &args.negative_prompt {
+        request = request.negative_prompt(text.clone());
+    }
     request.build()?;
     Ok(request)
+}
+
+/// `--dry-run`: the body exactly as it would be sent, on stdout.
+pub fn dry_run(request: &ImageToVideo) -> Result<(), Failure> {
+    let body = request.build()?;
+    let text = serde_json::to_string(&body)
+        .map_err(|e| Failure::new(Code::Api, "encode", format!("cannot encode the request: {e}")))?;
+    output::text(&text);
+    Ok(())
+}
+
+/// `--check-image`: asks each image URL's host the way Runway will fetch it, before anything is
+/// sent to the API. Inline images (local files, data URIs) have nothing to ask.
+pub async fn check_images(request: &ImageToVideo, progress: &Progress) -> Result<(), Failure> {
+    for (position, uri) in request.keyframes() {
+        if uri.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
+            continue;
+        }
+        let report = cometapi_runway::check_image_host(uri).await?;
+        let size = report.content_length.map(|n| format!(", {n} bytes")).unwrap_or_default();
+        progress.note(&format!("{position} frame: the image host answers {}{size}", report.content_type));
+    }
+    Ok(())
 }

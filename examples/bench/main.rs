@@ -1,7 +1,7 @@
 //! The benchmark harness behind `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --release --features cli --example bench -- [--smoke] [polling] [scale] [overhead]
+//! cargo run --release --features cli --example bench -- [--smoke] [polling] [scale] [overhead] [batch]
 //! ```
 //!
 //! Sections (all by default):
@@ -10,16 +10,19 @@
 //! - `scale`: 10,000 concurrent waits on one `Client` against the simulator: wall time, peak RSS,
 //!   peak open sockets;
 //! - `overhead`: `Client::get_task` against the same GET with bare reqwest + serde, at
-//!   concurrency 1 and 64.
+//!   concurrency 1 and 64;
+//! - `batch`: 1,000 items through `Client::batch` against a simulator limiting creates to 50/s:
+//!   wall time against the ideal (items ÷ R plus one render), 429s absorbed.
 //!
 //! `--smoke` runs every section with tiny sizes (for CI: it must run, not meet a time).
 
+mod batch;
 mod overhead;
 mod polling;
 mod scale;
 mod stats;
 
-const SECTIONS: [&str; 3] = ["polling", "scale", "overhead"];
+const SECTIONS: [&str; 4] = ["polling", "scale", "overhead", "batch"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,12 +52,13 @@ fn main() {
             "polling" => polling::run(if smoke { 100 } else { 1_000 }, if smoke { 1 } else { 5 }, !smoke),
             "scale" => correct &= scale::run(if smoke { &scale::SMOKE } else { &scale::FULL }),
             "overhead" => overhead::run(if smoke { &overhead::SMOKE } else { &overhead::FULL }, !smoke),
+            "batch" => correct &= batch::run(if smoke { &batch::SMOKE } else { &batch::FULL }),
             _ => unreachable!("checked above"),
         }
     }
     // Missed performance targets are reported, not failed on; wrong results fail the run.
     if !correct {
-        eprintln!("some waits did not end in success");
+        eprintln!("some waits or batch items did not end in success");
         std::process::exit(1);
     }
 }

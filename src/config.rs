@@ -251,8 +251,10 @@ impl ClientBuilder {
             None => {
                 // An idle connection is closed by the pool after POOL_IDLE_TIMEOUT, so one silent
                 // for longer than that plus the longest request is certainly gone.
-                let silence = POOL_IDLE_TIMEOUT + self.request_timeout + Duration::from_secs(1);
-                let unanswered = self.connect_timeout + self.request_timeout + Duration::from_secs(1);
+                let silence =
+                    POOL_IDLE_TIMEOUT.saturating_add(self.request_timeout).saturating_add(Duration::from_secs(1));
+                let unanswered =
+                    self.connect_timeout.saturating_add(self.request_timeout).saturating_add(Duration::from_secs(1));
                 let host =
                     Url::parse(&base_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
                 let connections = ConnectionLimit::new(&host, self.max_concurrent_requests, silence, unanswered);

@@ -132,6 +132,7 @@ impl PollPolicy {
     /// Without progress, pause `initial` after the first poll, growing by `factor` per poll up
     /// to `max` (replaces the default render-time cadence).
     pub fn backoff(mut self, initial: Duration, factor: f64, max: Duration) -> Self {
+        // `max` rules out NaN too.
         self.cadence = Cadence::Backoff { initial, factor: factor.max(1.0), max };
         self
     }
@@ -145,7 +146,8 @@ impl PollPolicy {
     /// Spread each pause by up to ± this fraction (default 0.1; clamped to 0..=0.5). Pauses
     /// aimed at a predicted finish are only ever shortened.
     pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction.clamp(0.0, 0.5);
+        // NaN means no jitter: `clamp` would pass it through.
+        self.jitter = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 0.5) };
         self
     }
 
@@ -170,11 +172,11 @@ impl PollPolicy {
                 if ahead > 0.0 {
                     // A doubtful prediction halves the distance rather than collapsing to the floor.
                     let aim = (ahead - eta.spread - ETA_LEAD).max(ahead / 2.0);
-                    self.earlier(Duration::from_secs_f64(aim.min(ETA_MAX_PAUSE.as_secs_f64())))
+                    self.earlier(secs(aim.min(ETA_MAX_PAUSE.as_secs_f64())))
                 } else {
                     // Overdue: re-check soon, then less eagerly the longer the prediction has
                     // been wrong (a task parked at 99 % should not be polled every second).
-                    Duration::from_secs_f64((-ahead / 2.0).min(cadence.as_secs_f64()))
+                    secs((-ahead / 2.0).min(cadence.as_secs_f64()))
                 }
             }
             None if state.progress.len() == 1 => self.spread(SECOND_SAMPLE),
@@ -185,10 +187,10 @@ impl PollPolicy {
 
     fn cadence(&self, state: &PollState) -> Duration {
         match &self.cadence {
-            Cadence::RenderTime(points) => Duration::from_secs_f64(interpolate(points, state.elapsed.as_secs_f64())),
+            Cadence::RenderTime(points) => secs(interpolate(points, state.elapsed.as_secs_f64())),
             Cadence::Backoff { initial, factor, max } => {
                 let steps = state.polls.saturating_sub(1).min(64) as i32;
-                initial.mul_f64(factor.powi(steps)).min(*max)
+                times(*initial, factor.powi(steps)).min(*max)
             }
         }
     }
@@ -205,8 +207,22 @@ impl PollPolicy {
         if self.jitter == 0.0 {
             return d;
         }
-        d.mul_f64(rand::rng().random_range(low..=high))
+        times(d, rand::rng().random_range(low..=high))
     }
+}
+
+/// `d × k`, saturating: a user's `Duration::MAX` or a factor that grows past any clock gives the
+/// longest pause, never a panic (`Duration::mul_f64` panics on overflow). NaN and `k ≤ 0` give zero.
+fn times(d: Duration, k: f64) -> Duration {
+    secs(d.as_secs_f64() * k)
+}
+
+/// Seconds as a `Duration`, saturating at both ends (NaN is zero).
+fn secs(s: f64) -> Duration {
+    if s.is_nan() || s <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
 /// A predicted finish, in seconds since waiting began.
@@ -356,6 +372,66 @@ mod tests {
             let elapsed = reports.last().map_or(0.0, |r| r.0) + extra;
             let d = PollPolicy::default().next_delay(&state(polls, elapsed, &reports));
             proptest::prop_assert!(d >= secs(1.0) && d <= ETA_MAX_PAUSE, "{:?}", d);
+        }
+    }
+
+    #[test]
+    fn a_doubling_backoff_caps_without_overflow_past_poll_66() {
+        // 2^64 s does not fit in a Duration: `mul_f64` used to panic here, about 5 minutes in.
+        let p = PollPolicy::default().backoff(secs(1.0), 2.0, secs(5.0));
+        for polls in [65, 66, 67, 1_000, u32::MAX] {
+            let d = p.next_delay(&state(polls, 300.0, &[]));
+            assert!(d >= secs(4.5) && d <= secs(5.5), "poll {polls}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn nan_jitter_means_no_jitter() {
+        let p = PollPolicy::fixed(secs(2.0)).jitter(f64::NAN);
+        assert_eq!(p.next_delay(&state(3, 5.0, &[])), secs(2.0));
+        assert_eq!(PollPolicy::default().jitter(f64::INFINITY).jitter, 0.5);
+    }
+
+    #[test]
+    fn duration_max_is_the_longest_pause_not_a_panic() {
+        let p = PollPolicy::default().jitter(0.0).first_delay(Duration::MAX).backoff(Duration::MAX, 3.0, Duration::MAX);
+        assert_eq!(p.next_delay(&PollState::default()), Duration::MAX);
+        assert_eq!(p.next_delay(&state(3, 5.0, &[])), Duration::MAX);
+    }
+
+    fn any_duration() -> impl proptest::strategy::Strategy<Value = Duration> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Duration::ZERO),
+            Just(Duration::MAX),
+            (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            (0u64..100_000_000_000).prop_map(Duration::from_nanos),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_setting_and_any_history_give_a_pause_not_a_panic(
+            first in any_duration(),
+            initial in any_duration(),
+            max in any_duration(),
+            floor in any_duration(),
+            factor in proptest::num::f64::ANY,
+            jitter in proptest::num::f64::ANY,
+            eta in proptest::bool::ANY,
+            polls in proptest::num::u32::ANY,
+            elapsed in any_duration(),
+            reports in proptest::collection::vec((any_duration(), proptest::num::f64::ANY), 0..8),
+        ) {
+            let p = PollPolicy::default().first_delay(first).backoff(initial, factor, max).floor(floor).jitter(jitter).eta(eta);
+            let mut s = PollState::default();
+            for (t, progress) in reports {
+                s.record(t, Some(progress));
+            }
+            s.polls = polls;
+            s.elapsed = elapsed;
+            let d = p.next_delay(&s);
+            proptest::prop_assert!(d >= floor.min(first), "{:?}", d);
         }
     }
 

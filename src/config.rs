@@ -7,7 +7,6 @@ use tokio::sync::Semaphore;
 
 use crate::{
     client::PollRoute,
-    connections::ConnectionLimit,
     error::Error,
     generated,
     hooks::{Inner, Shared},
@@ -23,8 +22,7 @@ pub const DEFAULT_RUNWAY_VERSION: &str = "2024-11-06";
 pub const ENV_API_KEY: &str = "COMETAPI_KEY";
 /// Environment variable read for the base URL.
 pub const ENV_BASE_URL: &str = "COMETAPI_BASE_URL";
-/// How long the pool keeps an idle connection (reqwest's default, set so the connection limit
-/// knows it).
+/// How long the pool keeps an idle connection (reqwest's default).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A client for CometAPI's Runway routes. Cheap to clone (one connection pool, shared);
@@ -182,11 +180,17 @@ impl ClientBuilder {
         self
     }
 
-    /// The most API requests in flight at once on this client and its clones (default 64), and
-    /// the most connections open to the API at once: a request keeps its slot until its answer
-    /// has been read, and a new connection is only opened while fewer are open (see
-    /// `src/connections.rs`; not for a base URL whose host is an IP address, through a proxy,
-    /// nor with a client passed to [`ClientBuilder::http_client`]).
+    /// The most API requests in flight at once on this client and its clones (default 64); a
+    /// request keeps its slot until its answer has been read.
+    ///
+    /// Connections follow from it. Over HTTP/2 (what the service speaks; ALPN picks it) every
+    /// request shares one connection. Over HTTP/1.1 (a plain-`http://` simulator, a proxy that
+    /// only speaks 1.1) each request in flight uses one connection and the pool keeps at most
+    /// `n` idle (`pool_max_idle_per_host`): never more than `2n` open, and about `n` under load
+    /// — a finished request's connection reaches the pool a moment after its slot is freed, and
+    /// the request taking the slot may open a spare meanwhile, which the pool keeps and reuses
+    /// (BENCHMARKS.md measures how often). Not with a client passed to
+    /// [`ClientBuilder::http_client`], whose own pool settings apply.
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.max_concurrent_requests = n;
         self
@@ -246,35 +250,21 @@ impl ClientBuilder {
             return Err(Error::invalid("max_concurrent_requests", 0, "must be at least 1"));
         }
 
-        let (http, connections) = match self.http {
-            Some(http) => (http, None),
-            None => {
-                // An idle connection is closed by the pool after POOL_IDLE_TIMEOUT, so one silent
-                // for longer than that plus the longest request is certainly gone.
-                let silence =
-                    POOL_IDLE_TIMEOUT.saturating_add(self.request_timeout).saturating_add(Duration::from_secs(1));
-                let unanswered =
-                    self.connect_timeout.saturating_add(self.request_timeout).saturating_add(Duration::from_secs(1));
-                let host =
-                    Url::parse(&base_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-                let connections = ConnectionLimit::new(&host, self.max_concurrent_requests, silence, unanswered);
-                let http = reqwest::Client::builder()
-                    .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
-                    .connect_timeout(self.connect_timeout)
-                    .timeout(self.request_timeout)
-                    .pool_max_idle_per_host(self.max_concurrent_requests)
-                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                    .dns_resolver(connections.resolver())
-                    .build()
-                    .map_err(|e| Error::invalid("http_client", e, "reqwest could not build a client"))?;
-                (http, Some(connections))
-            }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.request_timeout)
+                .pool_max_idle_per_host(self.max_concurrent_requests)
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .build()
+                .map_err(|e| Error::invalid("http_client", e, "reqwest could not build a client"))?,
         };
         let inner = Inner(Arc::new(Shared {
             authorization,
             retry: self.retry,
             limit: Arc::new(Semaphore::new(self.max_concurrent_requests)),
-            connections,
         }));
         Ok(Client {
             poll_route: Arc::new(PollRoute::new(&base_url, runway_version)),

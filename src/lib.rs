@@ -4,7 +4,6 @@
 
 mod client;
 mod config;
-mod connections;
 mod download;
 mod error;
 mod hooks;

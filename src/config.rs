@@ -10,6 +10,7 @@ use crate::{
     error::Error,
     generated,
     hooks::{Inner, Shared},
+    learn::{Learned, Learning},
     retry::RetryPolicy,
     WaitOptions,
 };
@@ -42,6 +43,7 @@ pub struct Client {
     pub(crate) runway_version: Arc<str>,
     pub(crate) poll_route: Arc<PollRoute>,
     pub(crate) wait: WaitOptions,
+    pub(crate) learning: Arc<Learning>,
 }
 
 impl fmt::Debug for Client {
@@ -73,6 +75,18 @@ impl Client {
     /// The `X-Runway-Version` sent with every request.
     pub fn runway_version(&self) -> &str {
         &self.runway_version
+    }
+
+    /// What this client (and its clones) learned from the tasks it waited on to success, to
+    /// keep across runs ([`ClientBuilder::learned`] reads it back).
+    ///
+    /// ```
+    /// # let client = cometapi_runway::Client::builder().api_key("sk-test").build().unwrap();
+    /// let saved = serde_json::to_string(&client.learned()).unwrap();
+    /// # assert!(saved.starts_with('{'));
+    /// ```
+    pub fn learned(&self) -> Learned {
+        self.learning.learned()
     }
 
     /// The generated low-level client, for calls the typed layer does not cover.
@@ -110,6 +124,7 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     wait: WaitOptions,
     http: Option<reqwest::Client>,
+    learned: Learned,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -139,6 +154,7 @@ impl Default for ClientBuilder {
             allow_insecure_http: false,
             wait: WaitOptions::default(),
             http: None,
+            learned: Learned::default(),
         }
     }
 }
@@ -209,6 +225,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Start from what an earlier client learned ([`Client::learned`]), e.g. read back from a
+    /// file: the first polls of new tasks are placed from it at once.
+    pub fn learned(mut self, learned: Learned) -> Self {
+        self.learned = learned;
+        self
+    }
+
     /// Use this `reqwest::Client` (its timeouts and pool) instead of building one.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -271,6 +294,7 @@ impl ClientBuilder {
             raw: generated::Client::new_with_client(&base_url, http, inner),
             runway_version: self.runway_version.into(),
             wait: self.wait,
+            learning: Arc::new(Learning::new(self.learned)),
         })
     }
 }

@@ -7,6 +7,7 @@ mod config;
 mod download;
 mod error;
 mod hooks;
+mod learn;
 mod poll;
 mod ratio;
 mod request;
@@ -25,6 +26,7 @@ pub use config::{Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_RUNWAY_VERSION
 pub use download::{DownloadOptions, DownloadProgress};
 pub use error::Error;
 pub use generated::types;
+pub use learn::{kind, Expected, Learned};
 pub use poll::{PollPolicy, PollState};
 pub use ratio::Orientation;
 pub use request::{ImageToVideo, Model, DURATIONS, PROMPT_TEXT_MAX_UTF16, SEED_MAX};

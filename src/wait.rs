@@ -175,21 +175,25 @@ struct Waiter {
     last: Option<Task>,
     /// The poll at (or past) the deadline was made: the next step times out.
     looked_at_deadline: bool,
+    /// When the task started running and finished (seconds since waiting began), once it did.
+    finished: Option<(Option<f64>, f64)>,
     done: bool,
 }
 
 impl Waiter {
     fn new(client: Client, id: &str, options: WaitOptions) -> Self {
+        let state = PollState::expecting(client.learning.expected(id));
         Waiter {
             client,
             id: id.to_string(),
             options,
             started: Instant::now(),
-            state: PollState::default(),
+            state,
             not_found_since: None,
             errors: 0,
             last: None,
             looked_at_deadline: false,
+            finished: None,
             done: false,
         }
     }
@@ -201,6 +205,10 @@ impl Waiter {
         }
         let item = self.step().await;
         self.done = !matches!(&item, Ok(task) if !task.is_terminal());
+        if self.done {
+            let learned = self.finished.take().filter(|_| matches!(&item, Ok(t) if t.status == TaskStatus::Succeeded));
+            self.client.learning.ended(&self.id, learned);
+        }
         Some(item)
     }
 
@@ -228,7 +236,15 @@ impl Waiter {
             self.looked_at_deadline |= deadline.is_some_and(|d| Instant::now() >= d);
             match polled {
                 Ok(task) => {
-                    self.state.record(elapsed, task.progress.filter(|_| task.status == TaskStatus::Running));
+                    match task.status {
+                        TaskStatus::Pending | TaskStatus::Throttled => self.state.record_pending(elapsed),
+                        TaskStatus::Running => self.state.record_running(elapsed, task.progress),
+                        TaskStatus::Succeeded => {
+                            self.finished = Some((self.state.started(), self.state.finished(elapsed)));
+                            self.state.record(elapsed, None);
+                        }
+                        _ => self.state.record(elapsed, None),
+                    }
                     self.not_found_since = None;
                     self.errors = 0;
                     if let Some(f) = &self.options.on_update {
@@ -242,7 +258,7 @@ impl Waiter {
                     };
                 }
                 Err(e) if e.is_task_not_exist() => {
-                    self.state.record(elapsed, None);
+                    self.state.record_not_visible(elapsed);
                     let since = *self.not_found_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= self.options.not_found_grace {
                         return Err(Error::TaskNotFound { id: self.id.clone(), waited: since.elapsed() });

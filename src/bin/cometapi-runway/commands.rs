@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::{
     args::{Global, RequestArgs, WaitArgs},
     exit::{Code, Failure},
-    image, output,
+    image, learned, output,
     progress::Progress,
     simulator,
 };
@@ -30,6 +30,7 @@ pub struct Session {
     wait: WaitOptions,
     json: bool,
     progress: Progress,
+    learned: Option<learned::Store>,
     _simulator: Option<MockServer>,
 }
 
@@ -63,12 +64,18 @@ impl Session {
         if let Some(interval) = global.poll_interval {
             wait = wait.poll_policy(PollPolicy::fixed(interval));
         }
+        let base_url = global.base_url.as_deref().unwrap_or(cometapi_runway::DEFAULT_BASE_URL);
+        let learned = learned::Store::open(base_url, global.no_learn || global.mock);
+        if let Some(store) = &learned {
+            builder = builder.learned(store.load());
+        }
         let client = builder.build()?;
         Ok(Session {
             client,
             wait,
             json: global.json,
             progress: Progress::new(global.quiet, global.verbose > 0),
+            learned,
             _simulator: simulator,
         })
     }
@@ -132,7 +139,11 @@ impl Session {
             options = options.timeout(timeout);
         }
         self.progress.waiting(id);
-        let task = self.client.wait_with(id, &options).await.map_err(|e| Failure::from(e).for_task(id))?;
+        let task = self.client.wait_with(id, &options).await;
+        if let Some(store) = &self.learned {
+            store.save(self.client.learned());
+        }
+        let task = task.map_err(|e| Failure::from(e).for_task(id))?;
         let Some(url) = task.output.first().cloned() else {
             return Err(Failure::new(Code::Api, "no_output", "the task succeeded but the service gave no output URL")
                 .for_task(id));

@@ -61,6 +61,8 @@ fn quick() -> MockServerBuilder {
 fn bare(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir).env_remove("COMETAPI_KEY").env_remove("COMETAPI_BASE_URL").timeout(Duration::from_secs(30));
+    // Timings learned from the simulator stay out of the user's cache folder.
+    cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1");
     cmd
 }
 

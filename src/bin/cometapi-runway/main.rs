@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod exit;
 mod image;
+mod learned;
 mod output;
 mod progress;
 mod simulator;

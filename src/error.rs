@@ -112,6 +112,8 @@ pub enum Error {
     Download {
         /// The URL fetched (output URLs carry no secret).
         url: String,
+        /// The output host's HTTP status, when it answered with an error.
+        status: Option<u16>,
         /// What went wrong.
         message: String,
     },
@@ -148,6 +150,37 @@ impl Error {
         match self {
             Error::Api { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// True when the output host refused the URL in a way that means "expired or gone"
+    /// (403, 404 or 410): polling the task again gives fresh URLs.
+    pub fn is_expired_output(&self) -> bool {
+        matches!(self, Error::Download { status: Some(403 | 404 | 410), .. })
+    }
+
+    /// Whether trying the same thing again can help: `false` when it will fail the same way
+    /// (bad input, a refused key, a task failed for moderation (`SAFETY.*`) or an unusable input
+    /// (`ASSET.INVALID`)), `true` when it may succeed later (rate limits, server errors, the
+    /// network, `INTERNAL.*` task failures, timeouts). See [`Task::retry_may_help`].
+    ///
+    /// ```
+    /// # use cometapi_runway::Error;
+    /// let limited = Error::Api { status: 429, code: None, message: None, body: String::new(), retry_after: None };
+    /// assert!(limited.retry_may_help());
+    /// let refused = Error::Api { status: 401, code: None, message: None, body: String::new(), retry_after: None };
+    /// assert!(!refused.retry_may_help());
+    /// ```
+    pub fn retry_may_help(&self) -> bool {
+        match self {
+            Error::InvalidInput { .. } | Error::Io { .. } | Error::TaskNotFound { .. } => false,
+            Error::Api { status, .. } => matches!(status, 408 | 409 | 425 | 429 | 500..=599),
+            Error::TaskFailed { task } => task.retry_may_help(),
+            Error::Transport { .. }
+            | Error::Decode { .. }
+            | Error::TaskCancelled { .. }
+            | Error::TimedOut { .. }
+            | Error::Download { .. } => true,
         }
     }
 

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod batch;
 mod catalogue;
 mod client;
 mod config;
@@ -9,6 +10,7 @@ mod download;
 mod error;
 mod hooks;
 mod image;
+mod journal;
 mod learn;
 mod model_rules;
 mod poll;
@@ -24,6 +26,10 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/cometapi_runway_generated.rs"));
 }
 
+pub use batch::{
+    task_file_name, Batch, BatchItem, BatchOptions, BatchOutcome, BatchResult, BatchStopper, BatchUpdate,
+    BatchUpdateCallback, StopReason,
+};
 pub use catalogue::Catalogue;
 pub use client::decode_error_body;
 pub use config::{Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_RUNWAY_VERSION, ENV_API_KEY, ENV_BASE_URL};

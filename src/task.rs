@@ -135,6 +135,28 @@ impl Task {
         self.status.is_terminal()
     }
 
+    /// For a task that did not succeed: whether submitting the same request again (with a new
+    /// seed) may succeed. From `failureCode`, general to specific: `SAFETY.*` (moderation) and
+    /// `ASSET.INVALID` (an unusable input) fail the same way again; `INTERNAL.*` and anything
+    /// unknown may not. A cancelled task may be submitted again.
+    ///
+    /// ```
+    /// # use cometapi_runway::Task;
+    /// let flagged = Task::from_json(br#"{"id":"t","status":"FAILED","failureCode":"SAFETY.INPUT.IMAGE"}"#).unwrap();
+    /// assert!(!flagged.retry_may_help());
+    /// let flaky = Task::from_json(br#"{"id":"t","status":"FAILED","failureCode":"INTERNAL.BAD_OUTPUT.CODE01"}"#).unwrap();
+    /// assert!(flaky.retry_may_help());
+    /// ```
+    pub fn retry_may_help(&self) -> bool {
+        let Some(code) = self.failure_code.as_deref() else { return true };
+        let mut parts = code.split('.').map(str::trim);
+        let head = parts.next().unwrap_or_default();
+        if head.eq_ignore_ascii_case("SAFETY") {
+            return false;
+        }
+        !(head.eq_ignore_ascii_case("ASSET") && parts.next().is_some_and(|p| p.eq_ignore_ascii_case("INVALID")))
+    }
+
     fn from_runway(t: types::RunwayTask, shape: Shape) -> Task {
         let status = TaskStatus::parse(&t.status);
         let mut task = Task {

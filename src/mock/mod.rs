@@ -351,6 +351,18 @@ impl MockServerBuilder {
         self
     }
 
+    /// See [`Scenario::create_rate_limit`].
+    pub fn create_rate_limit(mut self, per_second: f64, burst: u32) -> Self {
+        self.scenario = self.scenario.create_rate_limit(per_second, burst);
+        self
+    }
+
+    /// See [`Scenario::output_url_ttl`].
+    pub fn output_url_ttl(mut self, d: Duration) -> Self {
+        self.scenario = self.scenario.output_url_ttl(d);
+        self
+    }
+
     /// Starts the server.
     ///
     /// # Panics

@@ -190,6 +190,11 @@ async fn create(
     if let Some(fault) = pick.answer {
         return delayed(pick.delay, fault_response(&fault)).await;
     }
+    let token = lock(&state).take_create_token();
+    if let Err(seconds) = token {
+        let fault = Fault::RateLimit { times: 1, retry_after: Some(seconds) };
+        return delayed(pick.delay, fault_response(&fault)).await;
+    }
     let model_rules = lock(&state).scenario.check_models;
     let response = match check_version(&headers).and_then(|()| validate(&body, model_rules)) {
         Err(message) => plain_error(StatusCode::BAD_REQUEST, message),
@@ -335,7 +340,13 @@ pub(crate) fn runway_task(task: &TaskRecord, base_url: &str, now: Instant) -> ty
         Phase::Done { .. } => match &task.outcome {
             Outcome::Succeed => {
                 out.status = "SUCCEEDED".into();
-                out.output = Some(vec![output_url(base_url, &task.id)]);
+                let mut url = output_url(base_url, &task.id);
+                if let Some(ttl) = task.output_url_ttl {
+                    // Signed like a CDN's URL: valid until `expires` ms after the task's creation.
+                    let expires = (now + ttl).saturating_duration_since(task.created).as_millis();
+                    url.push_str(&format!("?expires={expires}"));
+                }
+                out.output = Some(vec![url]);
             }
             Outcome::Fail { code, message } => {
                 out.status = "FAILED".into();
@@ -401,15 +412,27 @@ async fn download(
     if method != Method::GET && method != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response();
     }
-    let (pick, available) = {
+    let pick = {
         let mut guard = lock(&state);
         let pick = guard.take_faults(Route::Download, true, |_| true);
         let now = Instant::now();
-        let available = file.strip_suffix(".mp4").and_then(|id| guard.tasks.get(id)).is_some_and(|task| {
+        let task = file.strip_suffix(".mp4").and_then(|id| guard.tasks.get(id));
+        let available = task.is_some_and(|task| {
             matches!(task.outcome, Outcome::Succeed) && matches!(task.phase_at(now), Phase::Done { .. })
         });
-        (pick, available)
+        let expired = task.is_some_and(|task| task.output_url_ttl.is_some() && !signature_valid(task, &uri, now));
+        (pick, available && !expired, expired)
     };
+    let (pick, available, expired) = (pick.0, pick.1, pick.2);
+    if expired && pick.answer.is_none() {
+        let denied = (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/xml")],
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+        )
+            .into_response();
+        return delayed(pick.delay, denied).await;
+    }
     let response = match pick.answer {
         Some(Fault::GarbageBody { .. }) => {
             (StatusCode::OK, [(header::CONTENT_TYPE, "video/mp4")], &b"not a video: the CDN sent garbage"[..]).into_response()
@@ -424,6 +447,17 @@ async fn download(
             .into_response(),
     };
     delayed(pick.delay, response).await
+}
+
+/// Whether the URL's `expires` (ms after the task's creation) is still ahead of `now`.
+fn signature_valid(task: &TaskRecord, uri: &Uri, now: Instant) -> bool {
+    let expires = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("expires="))
+        .and_then(|v| v.parse::<u64>().ok());
+    expires.is_some_and(|ms| task.created + Duration::from_millis(ms) > now)
 }
 
 /// The sample MP4 as a CDN serves it: whole, or one byte range (`Range: bytes=a-b`, `a-`, `-n`)

@@ -40,6 +40,13 @@ pub struct Scenario {
     pub shape: ResponseShape,
     /// Injected faults, in the order they are tried (default none).
     pub faults: Vec<(Fault, Route)>,
+    /// Creates allowed per second, as a token bucket: `(rate, burst)`; a create over it answers
+    /// `429` with `Retry-After` (whole seconds until a token is back) before any task exists
+    /// (default none).
+    pub create_rate_limit: Option<(f64, u32)>,
+    /// How long an output URL stays valid after the poll that gave it; then the files route
+    /// answers `403` for it, and a new poll gives a fresh URL (default: forever).
+    pub output_url_ttl: Option<Duration>,
     /// Whether a create for a known model is refused when it breaks that model's rules from the
     /// crate's catalogue, as the service would (default `true`). Field rules apply either way;
     /// unknown models are always accepted.
@@ -57,6 +64,8 @@ impl Default for Scenario {
             outcome: Outcome::Succeed,
             shape: ResponseShape::Alternating,
             faults: Vec::new(),
+            create_rate_limit: None,
+            output_url_ttl: None,
             check_models: true,
         }
     }
@@ -121,6 +130,18 @@ impl Scenario {
     /// Adds a fault on the given route, overriding its default.
     pub fn fault_on(mut self, route: Route, fault: Fault) -> Self {
         self.faults.push((fault, route));
+        self
+    }
+
+    /// At most `per_second` creates a second, with bursts of up to `burst` (at least 1).
+    pub fn create_rate_limit(mut self, per_second: f64, burst: u32) -> Self {
+        self.create_rate_limit = Some((per_second, burst.max(1)));
+        self
+    }
+
+    /// Output URLs expire this long after the poll that gave them.
+    pub fn output_url_ttl(mut self, d: Duration) -> Self {
+        self.output_url_ttl = Some(d);
         self
     }
 }

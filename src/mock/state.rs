@@ -75,6 +75,7 @@ pub(crate) struct TaskRecord {
     pub report_progress: bool,
     pub outcome: Outcome,
     pub shape: ResponseShape,
+    pub output_url_ttl: Option<Duration>,
 }
 
 /// Where a task is on its timeline at some instant.
@@ -140,6 +141,8 @@ pub(crate) struct State {
     /// Task ids in creation order.
     pub order: Vec<String>,
     pub log: Vec<RecordedRequest>,
+    /// The create rate limit's bucket: tokens left and when it was last filled.
+    pub create_tokens: Option<(f64, Instant)>,
 }
 
 /// What a request gets from the fault table.
@@ -156,7 +159,16 @@ impl State {
             .iter()
             .map(|(fault, route)| ArmedFault { fault: fault.clone(), route: *route, left: fault.times() })
             .collect();
-        State { api_key, base_url, scenario, faults, tasks: HashMap::new(), order: Vec::new(), log: Vec::new() }
+        State {
+            api_key,
+            base_url,
+            scenario,
+            faults,
+            tasks: HashMap::new(),
+            order: Vec::new(),
+            log: Vec::new(),
+            create_tokens: None,
+        }
     }
 
     pub fn add_fault(&mut self, fault: Fault, route: Route) {
@@ -188,6 +200,22 @@ impl State {
         pick
     }
 
+    /// Takes a token for a create under [`Scenario::create_rate_limit`]; `Err(seconds)` is the
+    /// `Retry-After` to answer when none is left.
+    pub fn take_create_token(&mut self) -> Result<(), u64> {
+        let Some((rate, burst)) = self.scenario.create_rate_limit else { return Ok(()) };
+        let now = Instant::now();
+        let (tokens, since) = self.create_tokens.unwrap_or((f64::from(burst), now));
+        let rate = rate.max(1e-6);
+        let tokens = (tokens + now.saturating_duration_since(since).as_secs_f64() * rate).min(f64::from(burst));
+        if tokens >= 1.0 {
+            self.create_tokens = Some((tokens - 1.0, now));
+            return Ok(());
+        }
+        self.create_tokens = Some((tokens, now));
+        Err((((1.0 - tokens) / rate).ceil() as u64).max(1))
+    }
+
     /// Creates a task from the current scenario and returns its id.
     pub fn create_task(&mut self) -> String {
         let id = new_task_id();
@@ -204,6 +232,7 @@ impl State {
             report_progress: s.report_progress,
             outcome: s.outcome.clone(),
             shape: s.shape,
+            output_url_ttl: s.output_url_ttl,
         };
         self.tasks.insert(id.clone(), record);
         self.order.push(id.clone());

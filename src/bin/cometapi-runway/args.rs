@@ -95,6 +95,14 @@ pub enum Command {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Many images to many videos from a CSV or JSON-lines file: paced, resumable, never paying twice
+    ///
+    /// One item per line, keys named like generate's flags: image, prompt, model, ratio, duration,
+    /// seed, watermark, last_frame, audio, negative_prompt, public_figure_threshold, plus an
+    /// optional output file name. A journal in the output folder records every paid step: run
+    /// the same command again after a crash or Ctrl-C to resume.
+    #[command(verbatim_doc_comment)]
+    Batch(BatchArgs),
     /// List the output ratios the API accepts
     Ratios,
     /// List the models this version knows, with the rules each one brings (others are sent as given)
@@ -190,6 +198,50 @@ pub struct WaitArgs {
     /// Replace the output file if it exists
     #[arg(long, conflicts_with = "no_download")]
     pub force: bool,
+
+    /// End a download that received nothing for this long (default 60 s; no overall limit)
+    #[arg(long, value_parser = parse_duration, value_name = "SECS", conflicts_with = "no_download")]
+    pub download_idle_timeout: Option<Duration>,
+}
+
+/// `batch`: the input, where the videos go, and how to resume.
+#[derive(Args)]
+pub struct BatchArgs {
+    /// The items: a .csv file with a header row, or JSON lines (.jsonl, .ndjson, .json)
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Where the videos (and, by default, the journal) go; created if missing
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+
+    /// The most creates in flight at once (halved by each rate limit, regained on success)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub concurrency: u16,
+
+    /// The journal to record progress in and resume from (default: DIR/batch-journal.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Validate every line and print the plan; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Create again the items whose create was sent but never answered (may pay twice)
+    #[arg(long)]
+    pub resubmit_uncertain: bool,
+
+    /// Submit a failed item once more with a new seed, when a retry may help (costs a task)
+    #[arg(long)]
+    pub resubmit_failed: bool,
+
+    /// Give up waiting for one task after this long: seconds, or e.g. 90s, 5m (default 10 minutes)
+    #[arg(long, value_parser = parse_duration, value_name = "SECS")]
+    pub timeout: Option<Duration>,
+
+    /// End a download that received nothing for this long (default 60 s; no overall limit)
+    #[arg(long, value_parser = parse_duration, value_name = "SECS")]
+    pub download_idle_timeout: Option<Duration>,
 }
 
 #[derive(Args)]

@@ -13,7 +13,10 @@ Exit codes:
     4  the task failed or was cancelled
     5  timed out waiting for the task
     6  task not found
-  130  interrupted by Ctrl-C while waiting (the task goes on; resume with `wait ID`)
+  130  interrupted by Ctrl-C (a task goes on; resume with `wait ID`, or rerun `batch`)
+
+batch: 0 every item saved, 4 some item failed or is uncertain, 3 an API or transport
+error stopped the run, 2 invalid input (nothing sent), 130 interrupted.
 
 With --json, stdout carries exactly one JSON object: the result, or on failure
 {\"error\": {\"kind\", \"message\", \"exit_code\", \"task_id\"?}, \"task\"?}; the error line also goes to stderr.";
@@ -82,9 +85,9 @@ impl Failure {
         self
     }
 
-    /// The one line printed on stderr.
+    /// The one line printed on stderr; server text in it cannot drive the terminal.
     pub fn line(&self) -> String {
-        format!("error: {}", self.message)
+        format!("error: {}", crate::output::clean(&self.message))
     }
 }
 

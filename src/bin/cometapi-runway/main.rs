@@ -2,6 +2,7 @@
 //! simulator. Parses, dispatches, and turns every outcome into an exit code.
 
 mod args;
+mod batch_input;
 mod commands;
 mod exit;
 mod image;
@@ -74,6 +75,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             commands::check_output(wait)?;
             Session::connect(global).await?.wait(id, wait).await
         }
+        Command::Batch(args) => commands::batch::run(global, args).await,
         Command::Ratios => {
             commands::ratios::run(global.json);
             Ok(())

@@ -52,7 +52,7 @@ pub fn task_text(task: &Task) -> String {
     if let Some(c) = &task.failure_code {
         lines.push(format!("code:       {c}"));
     }
-    lines.join("\n")
+    lines.iter().map(|l| clean(l)).collect::<Vec<_>>().join("\n")
 }
 
 /// Reports a failure: always one line on stderr; with `--json` also the object on stdout.
@@ -69,4 +69,16 @@ pub fn failure(f: &Failure, json: bool) {
         }
         json_line(&object);
     }
+}
+
+/// Text from the server (ids, failure reasons, statuses) made safe for a terminal: control
+/// characters (escape sequences included) become `?`; newlines and tabs become spaces.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect()
 }

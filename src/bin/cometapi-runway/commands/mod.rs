@@ -12,6 +12,7 @@ use crate::{
 };
 use cometapi_runway::{mock::MockServer, Catalogue, Client, Error, ImageToVideo, PollPolicy, Ratio, WaitOptions};
 
+pub mod batch;
 mod create;
 mod generate;
 pub mod mock_server;
@@ -86,9 +87,21 @@ impl Session {
     }
 
     /// Creates the task. The library never retries a create whose answer was lost (that could
-    /// bill twice), so when the task may exist after all, say so before the user retries.
+    /// bill twice), so when the task may exist after all, say so before the user retries. Ctrl-C
+    /// while the create is in flight is such a case too: the request may have arrived.
     async fn create_task(&self, request: &ImageToVideo) -> Result<String, Failure> {
-        self.client.create(request).await.map_err(|e| {
+        let sent = tokio::select! {
+            sent = self.client.create(request) => sent,
+            Ok(()) = tokio::signal::ctrl_c() => {
+                return Err(Failure::new(
+                    Code::Interrupted,
+                    "interrupted",
+                    "interrupted while the create request was in flight: the task may have been created; \
+                     check your CometAPI dashboard before retrying",
+                ));
+            }
+        };
+        sent.map_err(|e| {
             let maybe_created = match &e {
                 Error::Api { status, .. } => *status >= 500,
                 Error::Transport { timeout, .. } => *timeout,

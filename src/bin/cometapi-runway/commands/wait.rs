@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cometapi_runway::DownloadOptions;
+use cometapi_runway::{task_file_name, DownloadOptions, Error, Task};
 use serde_json::json;
 
-use super::Session;
+use super::{batch::DEFAULT_DOWNLOAD_IDLE, Session};
 use crate::{
     args::WaitArgs,
     exit::{Code, Failure},
@@ -39,12 +39,12 @@ impl Session {
             store.save(self.client.learned());
         }
         let task = task.map_err(|e| Failure::from(e).for_task(id))?;
-        let Some(url) = task.output.first().cloned() else {
+        if task.output.is_empty() {
             return Err(Failure::new(Code::Api, "no_output", "the task succeeded but the service gave no output URL")
                 .for_task(id));
-        };
+        }
         if args.no_download {
-            self.progress.finish(&format!("task {id} succeeded"));
+            self.progress.finish(&output::clean(&format!("task {id} succeeded")));
             if self.json {
                 output::json_line(&output::task_object(&task, &[]));
             } else {
@@ -52,9 +52,10 @@ impl Session {
             }
             return Ok(());
         }
-        let path = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("{id}.mp4")));
-        let bytes = self.download(id, &url, &path, args.force).await?;
-        self.progress.finish(&format!("saved {} ({bytes} bytes) from task {id}", path.display()));
+        // The id comes from the server: never a path of its choosing.
+        let path = args.output.clone().unwrap_or_else(|| PathBuf::from(task_file_name(id)));
+        let bytes = self.download(&task, &path, args).await?;
+        self.progress.finish(&output::clean(&format!("saved {} ({bytes} bytes) from task {id}", path.display())));
         if self.json {
             output::json_line(&output::task_object(
                 &task,
@@ -66,21 +67,36 @@ impl Session {
         Ok(())
     }
 
-    async fn download(&self, id: &str, url: &str, path: &Path, force: bool) -> Result<u64, Failure> {
-        if !force && path.exists() {
-            return Err(Failure::usage(format!(
-                "{} exists; the task succeeded: save it elsewhere with: cometapi-runway wait {id} --output FILE \
-                 (or add --force to replace it)",
-                path.display(),
-            ))
-            .for_task(id));
+    /// Saves the task's video; an output URL that expired meanwhile is fetched fresh once. A
+    /// paid task exists by now: no failure here may claim "nothing was sent" (exit 2).
+    async fn download(&self, task: &Task, path: &Path, args: &WaitArgs) -> Result<u64, Failure> {
+        let id = &task.id;
+        let exists = || {
+            Failure::new(
+                Code::Api,
+                "io",
+                format!(
+                    "{} exists; the task succeeded: save it elsewhere with: cometapi-runway wait {id} --output FILE \
+                     (or add --force to replace it)",
+                    path.display(),
+                ),
+            )
+            .for_task(id)
+        };
+        if !args.force && path.exists() {
+            return Err(exists());
         }
         self.progress.downloading();
         let progress = self.progress.clone();
-        let options = DownloadOptions::default().overwrite(force).on_progress(move |done, total| {
-            progress.downloaded(done, total);
-        });
-        self.client.download_with(url, path, &options).await.map_err(|e| Failure::from(e).for_task(id))
+        let idle = args.download_idle_timeout.unwrap_or(DEFAULT_DOWNLOAD_IDLE);
+        let options =
+            DownloadOptions::default().overwrite(args.force).idle_timeout(idle).on_progress(move |done, total| {
+                progress.downloaded(done, total);
+            });
+        self.client.download_output(task, path, &options).await.map_err(|e| match e {
+            Error::InvalidInput { field: "output", .. } => exists(),
+            e => Failure::from(e).for_task(id),
+        })
     }
 }
 

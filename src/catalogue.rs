@@ -14,7 +14,12 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use crate::{error::Error, image::check_image_field, model_rules::ModelRules, Ratio};
+use crate::{
+    error::Error,
+    image::{check_image_field, redact},
+    model_rules::ModelRules,
+    Ratio,
+};
 
 include!(concat!(env!("OUT_DIR"), "/request_fields.rs"));
 
@@ -212,15 +217,16 @@ fn check_keyframes(frames: &[Value]) -> Result<Vec<&'static str>, Error> {
             Some("last") => "last",
             _ => "",
         };
+        let shown = || redact(&frame.to_string());
         let Some(uri) = uri.filter(|_| !position.is_empty()) else {
             return Err(Error::invalid(
                 "promptImage",
-                frame,
+                shown(),
                 format!("keyframe {} must be {{\"uri\": \"https://…\", \"position\": \"first\" | \"last\"}}", i + 1),
             ));
         };
         if positions.contains(&position) {
-            return Err(Error::invalid("promptImage", frame, format!("two keyframes at position {position}")));
+            return Err(Error::invalid("promptImage", shown(), format!("two keyframes at position {position}")));
         }
         check_image_field("promptImage", uri)?;
         positions.push(position);

@@ -7,10 +7,10 @@ use tokio::sync::Semaphore;
 
 use crate::{
     client::PollRoute,
-    connections::ConnectionLimit,
     error::Error,
     generated,
     hooks::{Inner, Shared},
+    learn::{Learned, Learning},
     retry::RetryPolicy,
     WaitOptions,
 };
@@ -23,8 +23,7 @@ pub const DEFAULT_RUNWAY_VERSION: &str = "2024-11-06";
 pub const ENV_API_KEY: &str = "COMETAPI_KEY";
 /// Environment variable read for the base URL.
 pub const ENV_BASE_URL: &str = "COMETAPI_BASE_URL";
-/// How long the pool keeps an idle connection (reqwest's default, set so the connection limit
-/// knows it).
+/// How long the pool keeps an idle connection (reqwest's default).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A client for CometAPI's Runway routes. Cheap to clone (one connection pool, shared);
@@ -44,6 +43,7 @@ pub struct Client {
     pub(crate) runway_version: Arc<str>,
     pub(crate) poll_route: Arc<PollRoute>,
     pub(crate) wait: WaitOptions,
+    pub(crate) learning: Arc<Learning>,
 }
 
 impl fmt::Debug for Client {
@@ -75,6 +75,18 @@ impl Client {
     /// The `X-Runway-Version` sent with every request.
     pub fn runway_version(&self) -> &str {
         &self.runway_version
+    }
+
+    /// What this client (and its clones) learned from the tasks it waited on to success, to
+    /// keep across runs ([`ClientBuilder::learned`] reads it back).
+    ///
+    /// ```
+    /// # let client = cometapi_runway::Client::builder().api_key("sk-test").build().unwrap();
+    /// let saved = serde_json::to_string(&client.learned()).unwrap();
+    /// # assert!(saved.starts_with('{'));
+    /// ```
+    pub fn learned(&self) -> Learned {
+        self.learning.learned()
     }
 
     /// The generated low-level client, for calls the typed layer does not cover.
@@ -112,6 +124,7 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     wait: WaitOptions,
     http: Option<reqwest::Client>,
+    learned: Learned,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -141,6 +154,7 @@ impl Default for ClientBuilder {
             allow_insecure_http: false,
             wait: WaitOptions::default(),
             http: None,
+            learned: Learned::default(),
         }
     }
 }
@@ -182,11 +196,17 @@ impl ClientBuilder {
         self
     }
 
-    /// The most API requests in flight at once on this client and its clones (default 64), and
-    /// the most connections open to the API at once: a request keeps its slot until its answer
-    /// has been read, and a new connection is only opened while fewer are open (see
-    /// `src/connections.rs`; not for a base URL whose host is an IP address, through a proxy,
-    /// nor with a client passed to [`ClientBuilder::http_client`]).
+    /// The most API requests in flight at once on this client and its clones (default 64); a
+    /// request keeps its slot until its answer has been read.
+    ///
+    /// Connections follow from it. Over HTTP/2 (what the service speaks; ALPN picks it) every
+    /// request shares one connection. Over HTTP/1.1 (a plain-`http://` simulator, a proxy that
+    /// only speaks 1.1) each request in flight uses one connection and the pool keeps at most
+    /// `n` idle (`pool_max_idle_per_host`): never more than `2n` open, and about `n` under load
+    /// — a finished request's connection reaches the pool a moment after its slot is freed, and
+    /// the request taking the slot may open a spare meanwhile, which the pool keeps and reuses
+    /// (BENCHMARKS.md measures how often). Not with a client passed to
+    /// [`ClientBuilder::http_client`], whose own pool settings apply.
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.max_concurrent_requests = n;
         self
@@ -202,6 +222,13 @@ impl ClientBuilder {
     /// Defaults for [`Client::wait`] and [`Client::generate`].
     pub fn wait_options(mut self, options: WaitOptions) -> Self {
         self.wait = options;
+        self
+    }
+
+    /// Start from what an earlier client learned ([`Client::learned`]), e.g. read back from a
+    /// file: the first polls of new tasks are placed from it at once.
+    pub fn learned(mut self, learned: Learned) -> Self {
+        self.learned = learned;
         self
     }
 
@@ -246,39 +273,28 @@ impl ClientBuilder {
             return Err(Error::invalid("max_concurrent_requests", 0, "must be at least 1"));
         }
 
-        let (http, connections) = match self.http {
-            Some(http) => (http, None),
-            None => {
-                // An idle connection is closed by the pool after POOL_IDLE_TIMEOUT, so one silent
-                // for longer than that plus the longest request is certainly gone.
-                let silence = POOL_IDLE_TIMEOUT + self.request_timeout + Duration::from_secs(1);
-                let unanswered = self.connect_timeout + self.request_timeout + Duration::from_secs(1);
-                let host =
-                    Url::parse(&base_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-                let connections = ConnectionLimit::new(&host, self.max_concurrent_requests, silence, unanswered);
-                let http = reqwest::Client::builder()
-                    .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
-                    .connect_timeout(self.connect_timeout)
-                    .timeout(self.request_timeout)
-                    .pool_max_idle_per_host(self.max_concurrent_requests)
-                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                    .dns_resolver(connections.resolver())
-                    .build()
-                    .map_err(|e| Error::invalid("http_client", e, "reqwest could not build a client"))?;
-                (http, Some(connections))
-            }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.request_timeout)
+                .pool_max_idle_per_host(self.max_concurrent_requests)
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .build()
+                .map_err(|e| Error::invalid("http_client", e, "reqwest could not build a client"))?,
         };
         let inner = Inner(Arc::new(Shared {
             authorization,
             retry: self.retry,
             limit: Arc::new(Semaphore::new(self.max_concurrent_requests)),
-            connections,
         }));
         Ok(Client {
             poll_route: Arc::new(PollRoute::new(&base_url, runway_version)),
             raw: generated::Client::new_with_client(&base_url, http, inner),
             runway_version: self.runway_version.into(),
             wait: self.wait,
+            learning: Arc::new(Learning::new(self.learned)),
         })
     }
 }

@@ -1,5 +1,5 @@
-//! The one place where every API request passes: authentication, the request limit (and the
-//! connection limit's bookkeeping), retries, bounded body reading and tracing. Plugged into the
+//! The one place where every API request passes: authentication, the request limit, retries,
+//! bounded body reading and tracing. Plugged into the
 //! generated client as its `ClientHooks`.
 
 use std::{
@@ -17,7 +17,6 @@ use reqwest::{
 use tokio::sync::Semaphore;
 
 use crate::{
-    connections::ConnectionLimit,
     generated,
     retry::{parse_retry_after, Failure, RetryPolicy},
 };
@@ -39,9 +38,6 @@ pub(crate) struct Shared {
     pub(crate) authorization: HeaderValue,
     pub(crate) retry: RetryPolicy,
     pub(crate) limit: Arc<Semaphore>,
-    /// The count of open API connections kept by the client's resolver, when the crate built
-    /// the reqwest client (src/connections.rs).
-    pub(crate) connections: Option<Arc<ConnectionLimit>>,
 }
 
 impl fmt::Debug for Inner {
@@ -98,14 +94,7 @@ pub(crate) async fn send(
         let outcome = {
             let permit = shared.limit.clone().acquire_owned().await.expect("the request limit is never closed");
             match client.client().execute(attempt).await {
-                Ok(response) => {
-                    let connection = ConnectionLimit::connection_of(&response);
-                    let outcome = bounded(response, permit, body).await;
-                    if let (Some(connections), Some(connection)) = (&shared.connections, connection) {
-                        connections.answered(connection);
-                    }
-                    outcome
-                }
+                Ok(response) => bounded(response, permit, body).await,
                 Err(e) => Err(e),
             }
         };

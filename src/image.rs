@@ -195,14 +195,14 @@ fn check_data_uri(field: &'static str, value: &str) -> Result<(), Error> {
     }
 }
 
-/// The URL with any password replaced, for display.
-fn redact(value: &str) -> String {
-    match url::Url::parse(value) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => value.to_string(),
+/// The URL with any credentials masked, for display — parsed or not (a URL that fails to parse
+/// can still carry `user:password@`).
+pub(crate) fn redact(value: &str) -> String {
+    let Some(start) = value.find("://").map(|i| i + 3) else { return value.to_string() };
+    let authority_end = value[start..].find(['/', '?', '#']).map_or(value.len(), |i| start + i);
+    match value[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &value[..start], &value[start + at + 1..]),
+        None => value.to_string(),
     }
 }
 

@@ -6,12 +6,12 @@ mod batch;
 mod catalogue;
 mod client;
 mod config;
-mod connections;
 mod download;
 mod error;
 mod hooks;
 mod image;
 mod journal;
+mod learn;
 mod model_rules;
 mod poll;
 mod ratio;
@@ -40,6 +40,7 @@ pub use image::{
     check_image, check_image_host, ImageFormat, ImageHostReport, DATA_URI_MAX_BYTES, IMAGE_URL_MAX_BYTES,
     IMAGE_URL_MAX_CHARS,
 };
+pub use learn::{kind, Expected, Learned};
 pub use model_rules::ModelRules;
 pub use poll::{PollPolicy, PollState};
 pub use ratio::Orientation;

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
+pub use crate::learn::Expected;
+
 /// The schedule of polls while waiting for a task.
 ///
 /// The default:
@@ -66,6 +68,9 @@ const RECENT_SAMPLES: usize = 6;
 const PROGRESS_NOISE: f64 = 0.01;
 /// With a single progress report there is no rate yet: the next report comes this much later.
 const SECOND_SAMPLE: Duration = Duration::from_secs(6);
+/// With one progress report and nothing learned, the start is guessed halfway between the polls
+/// around it only if they are at most this far apart (seconds).
+const START_BRACKET: f64 = 4.0;
 /// An ETA poll aims this far (plus one standard error of the prediction) before the predicted
 /// finish, so that it usually lands just before it and the floor-spaced re-checks catch the end.
 const ETA_LEAD: f64 = 0.5;
@@ -94,20 +99,71 @@ pub struct PollState {
     /// `(elapsed, progress)` for the polls that reported progress while running, oldest first
     /// (the newest 16 are kept).
     pub progress: Vec<(Duration, f64)>,
+    /// The latest poll that saw the task not yet running (`PENDING`, `THROTTLED`, not visible).
+    pub not_started: Option<Duration>,
+    /// Consecutive polls, up to the latest, that met `task_not_exist`.
+    pub not_visible: u32,
+    /// The first poll that saw the task running.
+    pub running_since: Option<Duration>,
+    /// What tasks of this kind did before, if the client learned it ([`crate::Learned`]).
+    pub expected: Option<Expected>,
 }
 
 impl PollState {
+    /// A state for a task expected to behave like earlier ones of its kind.
+    pub fn expecting(expected: Option<Expected>) -> Self {
+        PollState { expected, ..PollState::default() }
+    }
+
     /// Records one poll: when it answered (time since waiting began) and the progress it
-    /// reported, if the task was running and reported any.
+    /// reported, if the task was running and reported any. For a poll that tells nothing of
+    /// the task's phase (an unknown status, a failed poll).
     pub fn record(&mut self, elapsed: Duration, progress: Option<f64>) {
         self.polls += 1;
         self.elapsed = elapsed;
+        self.not_visible = 0;
         if let Some(p) = progress.filter(|p| p.is_finite()) {
             if self.progress.len() == 16 {
                 self.progress.remove(0);
             }
             self.progress.push((elapsed, p));
         }
+    }
+
+    /// Records a poll that saw the task running, with its progress if it reported any.
+    pub fn record_running(&mut self, elapsed: Duration, progress: Option<f64>) {
+        self.record(elapsed, progress);
+        self.running_since.get_or_insert(elapsed);
+    }
+
+    /// Records a poll that saw the task queued (`PENDING`, `THROTTLED`).
+    pub fn record_pending(&mut self, elapsed: Duration) {
+        self.record(elapsed, None);
+        self.not_started = Some(elapsed);
+    }
+
+    /// Records a poll that met `task_not_exist`: the task has only just been created.
+    pub fn record_not_visible(&mut self, elapsed: Duration) {
+        let streak = self.not_visible;
+        self.record_pending(elapsed);
+        self.not_visible = streak + 1;
+    }
+
+    /// When the task most likely started running, in seconds since waiting began: where the
+    /// line through its progress meets zero, within the polls that saw it start.
+    pub fn started(&self) -> Option<f64> {
+        let seen = self.running_since?.as_secs_f64();
+        let before = self.not_started.map_or(0.0, |d| d.as_secs_f64()).min(seen);
+        let fitted = fit(&self.progress).map(|(t_mean, p_mean, rate)| t_mean - p_mean / rate);
+        Some(fitted.filter(|t| t.is_finite()).unwrap_or((before + seen) / 2.0).clamp(before, seen))
+    }
+
+    /// When the task most likely finished, given the poll at `seen` that saw it done: its
+    /// predicted finish, within the last poll that saw it unfinished and that one.
+    pub fn finished(&self, seen: Duration) -> f64 {
+        let (before, seen) = (self.elapsed.as_secs_f64().min(seen.as_secs_f64()), seen.as_secs_f64());
+        let predicted = estimate(&self.progress).map(|eta| eta.finish);
+        predicted.unwrap_or((before + seen) / 2.0).clamp(before, seen)
     }
 }
 
@@ -132,6 +188,7 @@ impl PollPolicy {
     /// Without progress, pause `initial` after the first poll, growing by `factor` per poll up
     /// to `max` (replaces the default render-time cadence).
     pub fn backoff(mut self, initial: Duration, factor: f64, max: Duration) -> Self {
+        // `max` rules out NaN too.
         self.cadence = Cadence::Backoff { initial, factor: factor.max(1.0), max };
         self
     }
@@ -145,7 +202,8 @@ impl PollPolicy {
     /// Spread each pause by up to ± this fraction (default 0.1; clamped to 0..=0.5). Pauses
     /// aimed at a predicted finish are only ever shortened.
     pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction.clamp(0.0, 0.5);
+        // NaN means no jitter: `clamp` would pass it through.
+        self.jitter = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 0.5) };
         self
     }
 
@@ -157,38 +215,59 @@ impl PollPolicy {
 
     /// The pause before the next poll.
     pub fn next_delay(&self, state: &PollState) -> Duration {
+        let expected = state.expected.filter(|_| self.eta);
         if state.polls == 0 {
-            return self.spread(self.first_delay).max(self.floor);
+            let learned = expected.map_or(Duration::ZERO, |e| secs(first_poll(&e)));
+            return self.spread(self.first_delay.max(learned)).max(self.floor);
         }
         let cadence = self.spread(self.cadence(state));
         if !self.eta {
             return cadence.max(self.floor);
         }
+        let elapsed = state.elapsed.as_secs_f64();
         let pause = match estimate(&state.progress) {
             Some(eta) => {
-                let ahead = eta.finish - state.elapsed.as_secs_f64();
+                let ahead = eta.finish - elapsed;
                 if ahead > 0.0 {
                     // A doubtful prediction halves the distance rather than collapsing to the floor.
                     let aim = (ahead - eta.spread - ETA_LEAD).max(ahead / 2.0);
-                    self.earlier(Duration::from_secs_f64(aim.min(ETA_MAX_PAUSE.as_secs_f64())))
+                    self.earlier(secs(aim.min(ETA_MAX_PAUSE.as_secs_f64())))
                 } else {
                     // Overdue: re-check soon, then less eagerly the longer the prediction has
                     // been wrong (a task parked at 99 % should not be polled every second).
-                    Duration::from_secs_f64((-ahead / 2.0).min(cadence.as_secs_f64()))
+                    secs((-ahead / 2.0).min(cadence.as_secs_f64()))
                 }
             }
-            None if state.progress.len() == 1 => self.spread(SECOND_SAMPLE),
-            None => cadence,
+            None if state.progress.len() == 1 => match first_pace(state) {
+                // Halfway to a finish predicted from one report: far enough for a good rate, not
+                // past the finish however wrong the guess of the start.
+                Some(finish) => self.earlier(secs(((finish - elapsed) / 2.0).min(ETA_MAX_PAUSE.as_secs_f64()))),
+                None => self.spread(SECOND_SAMPLE),
+            },
+            // `task_not_exist`: the task was only just created; look again soon, then less often.
+            None if state.not_visible > 0 && state.running_since.is_none() => {
+                let again = self.first_delay.max(self.floor).saturating_mul(1 << state.not_visible.min(8)) / 2;
+                self.spread(again).min(cadence)
+            }
+            None => match expected {
+                // Queued, or running without progress: nothing is likely to happen before the
+                // time such tasks start or first finish.
+                Some(e) => {
+                    let next = if state.running_since.is_none() { first_poll(&e) } else { e.finish_early };
+                    cadence.max(self.spread(secs((next - elapsed).min(ETA_MAX_PAUSE.as_secs_f64()))))
+                }
+                None => cadence,
+            },
         };
         pause.max(self.floor)
     }
 
     fn cadence(&self, state: &PollState) -> Duration {
         match &self.cadence {
-            Cadence::RenderTime(points) => Duration::from_secs_f64(interpolate(points, state.elapsed.as_secs_f64())),
+            Cadence::RenderTime(points) => secs(interpolate(points, state.elapsed.as_secs_f64())),
             Cadence::Backoff { initial, factor, max } => {
                 let steps = state.polls.saturating_sub(1).min(64) as i32;
-                initial.mul_f64(factor.powi(steps)).min(*max)
+                times(*initial, factor.powi(steps)).min(*max)
             }
         }
     }
@@ -205,8 +284,22 @@ impl PollPolicy {
         if self.jitter == 0.0 {
             return d;
         }
-        d.mul_f64(rand::rng().random_range(low..=high))
+        times(d, rand::rng().random_range(low..=high))
     }
+}
+
+/// `d × k`, saturating: a user's `Duration::MAX` or a factor that grows past any clock gives the
+/// longest pause, never a panic (`Duration::mul_f64` panics on overflow). NaN and `k ≤ 0` give zero.
+fn times(d: Duration, k: f64) -> Duration {
+    secs(d.as_secs_f64() * k)
+}
+
+/// Seconds as a `Duration`, saturating at both ends (NaN is zero).
+fn secs(s: f64) -> Duration {
+    if s.is_nan() || s <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
 }
 
 /// A predicted finish, in seconds since waiting began.
@@ -221,6 +314,27 @@ struct Eta {
 /// Fits `progress = a + b·t` by least squares through the newest samples and solves for
 /// progress 1. `None` without two distinct times or without rising progress.
 fn estimate(samples: &[(Duration, f64)]) -> Option<Eta> {
+    let recent = &samples[samples.len().saturating_sub(RECENT_SAMPLES)..];
+    let (t_mean, p_mean, rate) = fit(recent)?;
+    let n = recent.len() as f64;
+    let points = || recent.iter().map(|&(t, p)| (t.as_secs_f64(), p));
+    let stt: f64 = points().map(|(t, _)| (t - t_mean).powi(2)).sum();
+    let finish = t_mean + (1.0 - p_mean) / rate;
+    let residual = if recent.len() > 2 {
+        (points().map(|(t, p)| (p - p_mean - rate * (t - t_mean)).powi(2)).sum::<f64>() / (n - 2.0)).sqrt()
+    } else {
+        0.0
+    };
+    // Standard error of the line at `finish`, turned from progress into time by the rate.
+    let noise = residual.max(PROGRESS_NOISE);
+    let spread = noise * (1.0 / n + (finish - t_mean).powi(2) / stt).sqrt() / rate;
+    // A rise too slow to measure predicts nothing.
+    (finish.is_finite() && spread.is_finite()).then_some(Eta { finish, spread })
+}
+
+/// The least-squares line through the newest samples: `(mean time, mean progress, rate)`.
+/// `None` without two distinct times or without rising progress.
+fn fit(samples: &[(Duration, f64)]) -> Option<(f64, f64, f64)> {
     let recent = &samples[samples.len().saturating_sub(RECENT_SAMPLES)..];
     let n = recent.len() as f64;
     if recent.len() < 2 {
@@ -238,17 +352,29 @@ fn estimate(samples: &[(Duration, f64)]) -> Option<Eta> {
     if rate.is_nan() || rate < 1e-6 {
         return None;
     }
-    let finish = t_mean + (1.0 - p_mean) / rate;
-    let residual = if recent.len() > 2 {
-        (points().map(|(t, p)| (p - p_mean - rate * (t - t_mean)).powi(2)).sum::<f64>() / (n - 2.0)).sqrt()
-    } else {
-        0.0
+    Some((t_mean, p_mean, rate))
+}
+
+/// The first poll of a task like those learned: once most have started and run a little, so
+/// that it reports progress, but before the first ones finish.
+fn first_poll(e: &Expected) -> f64 {
+    (e.start_late + 0.1 * e.running).min(e.finish_early - 1.0)
+}
+
+/// With one progress report: the finish implied by the task's start (from the polls around it,
+/// or from tasks of its kind) and the progress since. `None` when the start is too uncertain.
+fn first_pace(state: &PollState) -> Option<f64> {
+    let &(at, progress) = state.progress.first()?;
+    let at = at.as_secs_f64();
+    let since = state.running_since.map_or(at, |d| d.as_secs_f64());
+    let before = state.not_started.map_or(0.0, |d| d.as_secs_f64()).min(since);
+    let start = match state.expected {
+        Some(e) => e.start.clamp(before, since),
+        None if since - before <= START_BRACKET => (before + since) / 2.0,
+        None => return None,
     };
-    // Standard error of the line at `finish`, turned from progress into time by the rate.
-    let noise = residual.max(PROGRESS_NOISE);
-    let spread = noise * (1.0 / n + (finish - t_mean).powi(2) / stt).sqrt() / rate;
-    // A rise too slow to measure predicts nothing.
-    (finish.is_finite() && spread.is_finite()).then_some(Eta { finish, spread })
+    let finish = start + (at - start) / progress;
+    (progress >= 0.02 && at - start > 0.2 && finish.is_finite()).then_some(finish)
 }
 
 /// Piecewise-linear lookup, flat beyond the first and last points.
@@ -276,7 +402,7 @@ mod tests {
     }
 
     fn state(polls: u32, elapsed: f64, progress: &[(f64, f64)]) -> PollState {
-        PollState { polls, elapsed: secs(elapsed), progress: samples(progress) }
+        PollState { polls, elapsed: secs(elapsed), progress: samples(progress), ..PollState::default() }
     }
 
     #[test]
@@ -356,6 +482,156 @@ mod tests {
             let elapsed = reports.last().map_or(0.0, |r| r.0) + extra;
             let d = PollPolicy::default().next_delay(&state(polls, elapsed, &reports));
             proptest::prop_assert!(d >= secs(1.0) && d <= ETA_MAX_PAUSE, "{:?}", d);
+        }
+    }
+
+    /// Tasks that started at about 8 s (most by 12 s), ran about 100 s, finished from 40 s.
+    fn learned_kind() -> Expected {
+        let mut l = crate::Learned::default();
+        for (started, finished) in [(4.0, 40.0), (8.0, 108.0), (12.0, 112.0), (6.0, 106.0), (10.0, 130.0)] {
+            l.record(Some("k"), Some(started), finished);
+        }
+        l.expected(Some("k")).unwrap()
+    }
+
+    #[test]
+    fn task_not_exist_means_just_started_and_is_polled_again_soon() {
+        // A 2.5 s task whose first poll meets task_not_exist was next polled ~14 s later.
+        let p = PollPolicy::default().jitter(0.0);
+        let mut s = PollState::default();
+        s.record_not_visible(secs(1.0));
+        assert_eq!(p.next_delay(&s), secs(1.0));
+        s.record_not_visible(secs(2.0));
+        assert_eq!(p.next_delay(&s), secs(2.0));
+        s.record_pending(secs(4.0));
+        assert_eq!(p.next_delay(&s), secs(interpolate(RENDER_TIME_CADENCE, 4.0)), "queued: the cadence again");
+    }
+
+    #[test]
+    fn one_report_right_after_the_start_finds_a_short_task_at_once() {
+        // Not visible at 1 s, running at 75 % at 2 s: started about 1.5 s, done about 2.2 s.
+        let p = PollPolicy::default().jitter(0.0);
+        let mut s = PollState::default();
+        s.record_not_visible(secs(1.0));
+        s.record_running(secs(2.0), Some(0.75));
+        assert_eq!(s.started(), Some(1.5));
+        assert_eq!(p.next_delay(&s), secs(1.0));
+    }
+
+    #[test]
+    fn a_learned_kind_places_the_first_poll_where_it_has_likely_started() {
+        let e = learned_kind();
+        assert_eq!((e.start, e.start_late, e.running), (8.0, 10.4, 100.0));
+        let p = PollPolicy::default().jitter(0.0);
+        let first = p.next_delay(&PollState::expecting(Some(e))).as_secs_f64();
+        assert!((first - (10.4 + 10.0)).abs() < 1e-9, "{first}");
+        // A fixed schedule keeps to itself.
+        assert_eq!(PollPolicy::fixed(secs(6.0)).next_delay(&PollState::expecting(Some(e))), secs(6.0));
+    }
+
+    #[test]
+    fn one_report_with_a_learned_start_aims_halfway_to_the_finish_it_implies() {
+        let p = PollPolicy::default().jitter(0.0);
+        let mut s = PollState::expecting(Some(learned_kind()));
+        s.record_running(secs(22.0), Some(0.14));
+        // Started at about 8 s, 14 % in 14 s: done at about 108 s; halfway there is 43 s on.
+        let d = p.next_delay(&s).as_secs_f64();
+        assert!((d - 43.0).abs() < 1e-6, "{d}");
+    }
+
+    #[test]
+    fn queued_with_learning_waits_for_the_likely_start() {
+        let p = PollPolicy::default().jitter(0.0);
+        let mut s = PollState::expecting(Some(learned_kind()));
+        s.record_pending(secs(5.0));
+        let d = p.next_delay(&s).as_secs_f64();
+        assert!((d - (20.4 - 5.0)).abs() < 1e-6, "{d}");
+    }
+
+    #[test]
+    fn running_without_progress_with_learning_waits_for_the_first_finishes() {
+        let p = PollPolicy::default().jitter(0.0);
+        let mut s = PollState::expecting(Some(learned_kind()));
+        s.record_running(secs(20.0), None);
+        let early = learned_kind().finish_early;
+        assert!((p.next_delay(&s).as_secs_f64() - (early - 20.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn start_and_finish_are_estimated_for_learning() {
+        let mut s = PollState::default();
+        s.record_pending(secs(5.0));
+        for (t, p) in [(12.0, 0.14), (20.0, 0.3), (30.0, 0.5)] {
+            s.record_running(secs(t), Some(p));
+        }
+        // The line through the reports meets 0 at 5 s and 1 at 55 s.
+        assert!((s.started().unwrap() - 5.0).abs() < 1e-9, "{:?}", s.started());
+        assert!((s.finished(secs(56.0)) - 55.0).abs() < 1e-9);
+        // Never outside the polls around the event.
+        assert_eq!(s.finished(secs(40.0)), 40.0);
+        let mut plain = PollState::default();
+        plain.record_running(secs(10.0), None);
+        assert_eq!(plain.started(), Some(5.0), "halfway between the start of waiting and the poll");
+        assert_eq!(plain.finished(secs(20.0)), 15.0);
+    }
+
+    #[test]
+    fn a_doubling_backoff_caps_without_overflow_past_poll_66() {
+        // 2^64 s does not fit in a Duration: `mul_f64` used to panic here, about 5 minutes in.
+        let p = PollPolicy::default().backoff(secs(1.0), 2.0, secs(5.0));
+        for polls in [65, 66, 67, 1_000, u32::MAX] {
+            let d = p.next_delay(&state(polls, 300.0, &[]));
+            assert!(d >= secs(4.5) && d <= secs(5.5), "poll {polls}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn nan_jitter_means_no_jitter() {
+        let p = PollPolicy::fixed(secs(2.0)).jitter(f64::NAN);
+        assert_eq!(p.next_delay(&state(3, 5.0, &[])), secs(2.0));
+        assert_eq!(PollPolicy::default().jitter(f64::INFINITY).jitter, 0.5);
+    }
+
+    #[test]
+    fn duration_max_is_the_longest_pause_not_a_panic() {
+        let p = PollPolicy::default().jitter(0.0).first_delay(Duration::MAX).backoff(Duration::MAX, 3.0, Duration::MAX);
+        assert_eq!(p.next_delay(&PollState::default()), Duration::MAX);
+        assert_eq!(p.next_delay(&state(3, 5.0, &[])), Duration::MAX);
+    }
+
+    fn any_duration() -> impl proptest::strategy::Strategy<Value = Duration> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Duration::ZERO),
+            Just(Duration::MAX),
+            (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            (0u64..100_000_000_000).prop_map(Duration::from_nanos),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_setting_and_any_history_give_a_pause_not_a_panic(
+            first in any_duration(),
+            initial in any_duration(),
+            max in any_duration(),
+            floor in any_duration(),
+            factor in proptest::num::f64::ANY,
+            jitter in proptest::num::f64::ANY,
+            eta in proptest::bool::ANY,
+            polls in proptest::num::u32::ANY,
+            elapsed in any_duration(),
+            reports in proptest::collection::vec((any_duration(), proptest::num::f64::ANY), 0..8),
+        ) {
+            let p = PollPolicy::default().first_delay(first).backoff(initial, factor, max).floor(floor).jitter(jitter).eta(eta);
+            let mut s = PollState::default();
+            for (t, progress) in reports {
+                s.record(t, Some(progress));
+            }
+            s.polls = polls;
+            s.elapsed = elapsed;
+            let d = p.next_delay(&s);
+            proptest::prop_assert!(d >= floor.min(first), "{:?}", d);
         }
     }
 

@@ -64,7 +64,10 @@ impl fmt::Debug for WaitOptions {
 
 impl WaitOptions {
     /// Give up after this long and return [`Error::TimedOut`] with the last task seen
-    /// (default 10 minutes).
+    /// (default 10 minutes). When the next poll would come later than that, the task is polled
+    /// once more at the deadline, so a task that finished meanwhile is returned, not timed out;
+    /// that poll may answer for up to a quarter of the timeout (at most 10 s) past it.
+    /// `Duration::MAX` means no timeout.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self
@@ -170,20 +173,27 @@ struct Waiter {
     not_found_since: Option<Instant>,
     errors: u32,
     last: Option<Task>,
+    /// The poll at (or past) the deadline was made: the next step times out.
+    looked_at_deadline: bool,
+    /// When the task started running and finished (seconds since waiting began), once it did.
+    finished: Option<(Option<f64>, f64)>,
     done: bool,
 }
 
 impl Waiter {
     fn new(client: Client, id: &str, options: WaitOptions) -> Self {
+        let state = PollState::expecting(client.learning.expected(id));
         Waiter {
             client,
             id: id.to_string(),
             options,
             started: Instant::now(),
-            state: PollState::default(),
+            state,
             not_found_since: None,
             errors: 0,
             last: None,
+            looked_at_deadline: false,
+            finished: None,
             done: false,
         }
     }
@@ -195,24 +205,46 @@ impl Waiter {
         }
         let item = self.step().await;
         self.done = !matches!(&item, Ok(task) if !task.is_terminal());
+        if self.done {
+            let learned = self.finished.take().filter(|_| matches!(&item, Ok(t) if t.status == TaskStatus::Succeeded));
+            self.client.learning.ended(&self.id, learned);
+        }
         Some(item)
     }
 
     async fn step(&mut self) -> Result<Task, Error> {
-        let deadline = self.started + self.options.timeout;
+        // `None`: a timeout past any clock (`Duration::MAX`, the "no timeout" idiom).
+        let deadline = self.started.checked_add(self.options.timeout);
         loop {
-            let pause = self.options.poll.next_delay(&self.state);
-            if Instant::now() + pause >= deadline {
-                tokio::time::sleep_until(deadline).await;
+            if self.looked_at_deadline {
                 return Err(self.timed_out());
             }
-            tokio::time::sleep(pause).await;
-            let polled = tokio::time::timeout_at(deadline, self.client.get_task(&self.id)).await;
+            let pause = self.options.poll.next_delay(&self.state);
+            let (wake, last) = next_poll(Instant::now(), pause, deadline);
+            tokio::time::sleep_until(wake).await;
+            self.looked_at_deadline = last;
+            // A poll under way when the deadline passes (the last look included) may still answer
+            // for a short while past it.
+            let grace = (self.options.timeout / 4).min(LAST_LOOK);
+            let bound = deadline.and_then(|d| d.checked_add(grace));
+            let polled = match bound {
+                Some(bound) => tokio::time::timeout_at(bound, self.client.get_task(&self.id)).await,
+                None => Ok(self.client.get_task(&self.id).await),
+            };
             let Ok(polled) = polled else { return Err(self.timed_out()) };
             let elapsed = self.started.elapsed();
+            self.looked_at_deadline |= deadline.is_some_and(|d| Instant::now() >= d);
             match polled {
                 Ok(task) => {
-                    self.state.record(elapsed, task.progress.filter(|_| task.status == TaskStatus::Running));
+                    match task.status {
+                        TaskStatus::Pending | TaskStatus::Throttled => self.state.record_pending(elapsed),
+                        TaskStatus::Running => self.state.record_running(elapsed, task.progress),
+                        TaskStatus::Succeeded => {
+                            self.finished = Some((self.state.started(), self.state.finished(elapsed)));
+                            self.state.record(elapsed, None);
+                        }
+                        _ => self.state.record(elapsed, None),
+                    }
                     self.not_found_since = None;
                     self.errors = 0;
                     if let Some(f) = &self.options.on_update {
@@ -226,7 +258,7 @@ impl Waiter {
                     };
                 }
                 Err(e) if e.is_task_not_exist() => {
-                    self.state.record(elapsed, None);
+                    self.state.record_not_visible(elapsed);
                     let since = *self.not_found_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= self.options.not_found_grace {
                         return Err(Error::TaskNotFound { id: self.id.clone(), waited: since.elapsed() });
@@ -248,10 +280,78 @@ impl Waiter {
     }
 }
 
+/// How long past the deadline the poll made at it (or one under way when it passes) may take to
+/// answer, at most: a quarter of the timeout, up to this. So a wait never reports `TimedOut` for
+/// a task that had already finished when the deadline came, and ends soon after its timeout
+/// even against a server that never answers.
+const LAST_LOOK: Duration = Duration::from_secs(10);
+
+/// When the next poll is made, and whether it is the last: a pause that would end at or past
+/// the deadline is cut short to poll at the deadline itself. Saturating: no pause or deadline,
+/// however far, overflows the clock.
+fn next_poll(now: Instant, pause: Duration, deadline: Option<Instant>) -> (Instant, bool) {
+    let wake = now.checked_add(pause);
+    match (wake, deadline) {
+        (Some(wake), Some(deadline)) if wake < deadline => (wake, false),
+        (_, Some(deadline)) => (deadline.max(now), true),
+        // No deadline: a pause past any clock waits about as long as tokio can.
+        (wake, None) => (wake.or_else(|| now.checked_add(FAR_FUTURE)).unwrap_or(now), false),
+    }
+}
+
+/// Longer than any wait worth having (about 30 years), short enough for every clock.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 fn is_transient(e: &Error) -> bool {
     match e {
         Error::Transport { .. } | Error::Decode { .. } => true,
         Error::Api { status, .. } => matches!(status, 408 | 429 | 500..=599),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_past_the_deadline_polls_at_the_deadline_as_the_last_look() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(10);
+        assert_eq!(next_poll(now, Duration::from_secs(4), Some(deadline)), (now + Duration::from_secs(4), false));
+        assert_eq!(next_poll(now, Duration::from_secs(10), Some(deadline)), (deadline, true));
+        assert_eq!(next_poll(now, Duration::from_secs(60), Some(deadline)), (deadline, true));
+        assert_eq!(next_poll(now, Duration::MAX, Some(deadline)), (deadline, true));
+        // Already past it (a slow poll): look once more, now.
+        let later = deadline + Duration::from_secs(3);
+        assert_eq!(next_poll(later, Duration::from_secs(1), Some(deadline)), (later, true));
+    }
+
+    #[test]
+    fn without_a_deadline_no_pause_overflows_the_clock() {
+        let now = Instant::now();
+        assert_eq!(next_poll(now, Duration::from_secs(4), None), (now + Duration::from_secs(4), false));
+        let (wake, last) = next_poll(now, Duration::MAX, None);
+        assert!(wake >= now + FAR_FUTURE && !last);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_pause_and_timeout_give_a_time_not_a_panic(
+            pause_secs in proptest::num::u64::ANY,
+            pause_nanos in 0u32..1_000_000_000,
+            timeout_secs in proptest::num::u64::ANY,
+            timeout_nanos in 0u32..1_000_000_000,
+        ) {
+            let now = Instant::now();
+            let (pause, timeout) = (Duration::new(pause_secs, pause_nanos), Duration::new(timeout_secs, timeout_nanos));
+            let deadline = now.checked_add(timeout);
+            let (wake, last) = next_poll(now, pause, deadline);
+            proptest::prop_assert!(wake >= now);
+            if let Some(deadline) = deadline {
+                proptest::prop_assert!(wake <= deadline);
+                proptest::prop_assert_eq!(last, now.checked_add(pause).is_none_or(|w| w >= deadline));
+            }
+        }
     }
 }

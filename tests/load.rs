@@ -1,5 +1,6 @@
 //! Cancellation and load: a dropped wait sends nothing more, and one client carries a thousand
-//! concurrent waits to the right results over a bounded number of connections.
+//! concurrent waits to the right results over a bounded number of connections: on HTTP/1.1 the
+//! request limit plus a tenth of it idle, on HTTP/2 one.
 
 mod support;
 
@@ -74,7 +75,7 @@ async fn a_thousand_concurrent_waits_on_one_client_finish_over_bounded_connectio
     let proxy = CountingProxy::start(server.base_url()).await;
     let client = server
         .client()
-        .base_url(by_name(proxy.base_url()))
+        .base_url(proxy.base_url())
         .max_concurrent_requests(LIMIT)
         .wait_options(
             MockServer::wait_options()
@@ -100,11 +101,10 @@ async fn a_thousand_concurrent_waits_on_one_client_finish_over_bounded_connectio
         assert!(ids.insert(task.id), "no two waits got the same task");
     }
     assert_eq!(server.tasks_created(), WAITS, "one task per call, none twice");
-    // In-flight requests never exceed LIMIT (see the next test), and neither do connections,
-    // whatever the number of waits: the pool reuses them, and a connect started while a freed
-    // connection is on its way back to the pool gives up (src/connections.rs).
-    assert!(proxy.max_open() <= LIMIT, "{} connections open at once", proxy.max_open());
-    assert!(proxy.connections() <= LIMIT, "{} connections opened in all", proxy.connections());
+    // In-flight requests never exceed LIMIT (see the next test); connections in use neither, and
+    // the pool keeps at most LIMIT idle besides (spares opened while a freed connection was on
+    // its way back to the pool), whatever the number of waits.
+    assert!(proxy.max_open() <= bound(LIMIT), "{} connections open at once", proxy.max_open());
     let requests = server.requests().len();
     eprintln!(
         "{WAITS} waits: {requests} requests in {took:?} over {} connections (at most {} open at once)",
@@ -113,17 +113,17 @@ async fn a_thousand_concurrent_waits_on_one_client_finish_over_bounded_connectio
     );
 }
 
-/// `base` with its host as a name: the connection limit holds for names, and the service is
-/// always one; to an IP address hyper-util connects without the lookup the limit rides on.
-fn by_name(base: &str) -> String {
-    base.replace("127.0.0.1", "localhost")
+/// The most HTTP/1.1 connections a client limited to `limit` requests can keep open, by
+/// reqwest's documented pool settings: one per request in flight, and `limit` idle. (Under
+/// load it stays near `limit`: BENCHMARKS.md, "Connections".)
+fn bound(limit: usize) -> usize {
+    2 * limit
 }
 
 /// `calls` concurrent polls of task `t1` at `base` on one client limited to `limit` requests in
 /// flight.
 async fn concurrent_polls(base: &str, limit: usize, calls: usize) -> Vec<Result<Task, Error>> {
-    let client =
-        Client::builder().api_key("sk-load").base_url(by_name(base)).max_concurrent_requests(limit).build().unwrap();
+    let client = Client::builder().api_key("sk-load").base_url(base).max_concurrent_requests(limit).build().unwrap();
     join_all((0..calls).map(|_| {
         let client = client.clone();
         async move { client.get_task("t1").await }
@@ -160,56 +160,35 @@ async fn a_slow_body_keeps_its_request_slot_until_it_is_read() {
         ..Routes::happy(base)
     })
     .await;
-    let results = concurrent_polls(server.base_url(), LIMIT, CALLS).await;
+    let proxy = CountingProxy::start(server.base_url()).await;
+    let results = concurrent_polls(proxy.base_url(), LIMIT, CALLS).await;
 
     assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| t.progress == Some(0.5))));
     // Without the slot held across the body it was one per call.
-    assert!(server.connections() <= LIMIT, "{} connections for {CALLS} calls", server.connections());
+    assert!(proxy.max_open() <= bound(LIMIT), "{} connections open at once for {CALLS} calls", proxy.max_open());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_never_exceed_the_client_limit() {
+async fn connections_stay_near_the_client_limit() {
     // Fast answers and many more calls than slots: every answer frees a slot a moment before its
     // connection is back in the pool, the moment a new connect would race the pool.
     const CALLS: usize = 3000;
     const LIMIT: usize = 4;
     let server = Server::start(|base| Routes { poll: vec![Reply::task("t1", "RUNNING")], ..Routes::happy(base) }).await;
-    let results = concurrent_polls(server.base_url(), LIMIT, CALLS).await;
+    let proxy = CountingProxy::start(server.base_url()).await;
+    let results = concurrent_polls(proxy.base_url(), LIMIT, CALLS).await;
 
     assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| t.status == TaskStatus::Running)));
     assert_eq!(server.polls(), CALLS);
-    // Reached (so the limit is what bounded it) and never passed, over the whole run.
-    assert_eq!(server.connections(), LIMIT, "connections accepted for {CALLS} calls");
+    // Reached (so the limit is what bounded it) and never passed by more than the idle spares.
+    eprintln!("{CALLS} polls through {LIMIT} slots: at most {} connections open at once", proxy.max_open());
+    assert!(proxy.max_open() >= LIMIT && proxy.max_open() <= bound(LIMIT), "{} open at once", proxy.max_open());
 }
 
-/// What the crate logs at DEBUG on this thread while the guard lives.
-struct Log {
-    lines: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl Log {
-    fn capture() -> Log {
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-            .with_writer(move || support::LogBuffer(writer.clone()))
-            .finish();
-        Log { lines, _guard: tracing::subscriber::set_default(subscriber) }
-    }
-
-    fn contains(&self, text: &str) -> bool {
-        String::from_utf8_lossy(&self.lines.lock().unwrap()).contains(text)
-    }
-}
-
-// One thread, so the log subscriber (thread-local) sees every task.
 #[tokio::test]
-async fn a_connection_the_server_closes_frees_its_place_at_once() {
+async fn a_connection_the_server_closes_is_replaced() {
     // Every answer says `Connection: close` and the server then closes: each call needs a new
-    // connection, and a connection known to be closing no longer counts, so no connect waits out
-    // the grace meant for connections that vanished silently (which would say so in the log).
+    // connection, and the limit still holds.
     const CALLS: usize = 40;
     const LIMIT: usize = 2;
     let server = Server::start(|base| Routes {
@@ -217,13 +196,32 @@ async fn a_connection_the_server_closes_frees_its_place_at_once() {
         ..Routes::happy(base)
     })
     .await;
-    let log = Log::capture();
     let results = concurrent_polls(server.base_url(), LIMIT, CALLS).await;
 
     assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| t.status == TaskStatus::Running)));
     assert_eq!(server.connections(), CALLS, "one connection per call");
-    // Not asserted: at most LIMIT open at once. A closing connection is counted out once its
-    // last answer has been read, a moment before its socket is gone, so a count taken at the
-    // other end may see one more for that moment.
-    assert!(!log.contains("connecting anyway"), "a connect waited for a place a closed connection held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http2_every_request_shares_one_connection() {
+    // The service speaks HTTP/2 over TLS (ALPN); on loopback the simulator speaks it in clear
+    // text (h2c) to a client that knows it will.
+    const CALLS: usize = 1000;
+    const LIMIT: usize = 64;
+    let server = MockServer::builder().not_found_polls(0).start().await;
+    let proxy = CountingProxy::start(server.base_url()).await;
+    let http = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let client =
+        server.client().base_url(proxy.base_url()).http_client(http).max_concurrent_requests(LIMIT).build().unwrap();
+    let id = client.create(&request(0)).await.unwrap();
+
+    let results = join_all((0..CALLS).map(|_| {
+        let (client, id) = (client.clone(), id.clone());
+        async move { client.get_task(&id).await }
+    }))
+    .await;
+
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|t| t.id == id)));
+    assert_eq!(server.requests_on(Route::Poll).len(), CALLS);
+    assert_eq!(proxy.connections(), 1, "one connection for the create and {CALLS} polls");
 }

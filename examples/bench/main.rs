@@ -5,24 +5,32 @@
 //! ```
 //!
 //! Sections (all by default):
-//! - `polling`: the SDK's default poll policy against the official SDKs' fixed 6 s ± 1.5 s and a
-//!   2 s-then-5 s peer, over 1,000 simulated tasks in virtual time;
+//! - `polling`: the SDK's default poll policy (with nothing learned, and after 100 tasks) against
+//!   the official SDKs' fixed 6 s ± 1.5 s and a 2 s-then-5 s peer, over sets of 1,000 simulated
+//!   tasks in virtual time;
+//! - `sequence`: 100 tasks one after another on one client that learns from each;
 //! - `scale`: 10,000 concurrent waits on one `Client` against the simulator: wall time, peak RSS,
 //!   peak open sockets;
 //! - `overhead`: `Client::get_task` against the same GET with bare reqwest + serde, at
 //!   concurrency 1 and 64;
 //! - `batch`: 1,000 items through `Client::batch` against a simulator limiting creates to 50/s:
 //!   wall time against the ideal (items ÷ R plus one render), 429s absorbed.
+//! - `realtime` (only when named): a few tasks through the CLI binary against
+//!   `cometapi-runway mock-server` with realistic times, in real time (a few minutes), default
+//!   policy against a fixed 6 s schedule.
 //!
-//! `--smoke` runs every section with tiny sizes (for CI: it must run, not meet a time).
+//! `--smoke` runs every default section with tiny sizes (for CI: it must run, not meet a time).
 
 mod batch;
 mod overhead;
 mod polling;
+mod realtime;
 mod scale;
 mod stats;
 
-const SECTIONS: [&str; 4] = ["polling", "scale", "overhead", "batch"];
+const SECTIONS: [&str; 6] = ["polling", "sequence", "scale", "overhead", "batch", "realtime"];
+/// Run unless named: `realtime` takes minutes of wall time.
+const DEFAULT_SECTIONS: [&str; 5] = ["polling", "sequence", "scale", "overhead", "batch"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,7 +49,7 @@ fn main() {
         std::process::exit(2);
     }
     if sections.is_empty() {
-        sections = SECTIONS.to_vec();
+        sections = DEFAULT_SECTIONS.to_vec();
     }
 
     machine(smoke);
@@ -50,6 +58,8 @@ fn main() {
     for section in SECTIONS.iter().filter(|s| sections.contains(s)) {
         match *section {
             "polling" => polling::run(if smoke { 100 } else { 1_000 }, if smoke { 1 } else { 5 }, !smoke),
+            "sequence" => polling::run_sequence(if smoke { 10 } else { 100 }),
+            "realtime" => correct &= realtime::run(smoke),
             "scale" => correct &= scale::run(if smoke { &scale::SMOKE } else { &scale::FULL }),
             "overhead" => overhead::run(if smoke { &overhead::SMOKE } else { &overhead::FULL }, !smoke),
             "batch" => correct &= batch::run(if smoke { &batch::SMOKE } else { &batch::FULL }),

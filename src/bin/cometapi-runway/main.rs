@@ -6,6 +6,7 @@ mod batch_input;
 mod commands;
 mod exit;
 mod image;
+mod learned;
 mod output;
 mod progress;
 mod simulator;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::{
     args::{Global, RequestArgs},
     exit::{Code, Failure},
-    image, output,
+    image, learned, output,
     progress::Progress,
     simulator,
 };
@@ -36,6 +36,7 @@ pub struct Session {
     wait: WaitOptions,
     json: bool,
     progress: Progress,
+    learned: Option<learned::Store>,
     _simulator: Option<MockServer>,
 }
 
@@ -69,12 +70,18 @@ impl Session {
         if let Some(interval) = global.poll_interval {
             wait = wait.poll_policy(PollPolicy::fixed(interval));
         }
+        let base_url = global.base_url.as_deref().unwrap_or(cometapi_runway::DEFAULT_BASE_URL);
+        let learned = learned::Store::open(base_url, global.no_learn || global.mock);
+        if let Some(store) = &learned {
+            builder = builder.learned(store.load());
+        }
         let client = builder.build()?;
         Ok(Session {
             client,
             wait,
             json: global.json,
             progress: Progress::new(global.quiet, global.verbose > 0),
+            learned,
             _simulator: simulator,
         })
     }

@@ -34,7 +34,11 @@ impl Session {
             options = options.timeout(timeout);
         }
         self.progress.waiting(id);
-        let task = self.client.wait_with(id, &options).await.map_err(|e| Failure::from(e).for_task(id))?;
+        let task = self.client.wait_with(id, &options).await;
+        if let Some(store) = &self.learned {
+            store.save(self.client.learned());
+        }
+        let task = task.map_err(|e| Failure::from(e).for_task(id))?;
         if task.output.is_empty() {
             return Err(Failure::new(Code::Api, "no_output", "the task succeeded but the service gave no output URL")
                 .for_task(id));

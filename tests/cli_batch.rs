@@ -230,6 +230,28 @@ fn batch_exit_130_on_ctrl_c_keeps_the_journal_and_says_how_to_resume() {
 }
 
 #[test]
+fn batch_a_second_ctrl_c_exits_at_once_even_with_a_create_in_flight() {
+    let sim = Sim::start(quick().fault_on(Route::Create, Fault::Slow { delay: Duration::from_secs(20), times: 1 }));
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_csv(dir.path(), 1);
+    let child = sim.spawn(dir.path(), &["batch", "--input", input.to_str().unwrap(), "--out-dir", "out"]);
+    let started = Instant::now();
+    while sim.server.requests_on(Route::Create).is_empty() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(10), "did not wait for the slow create: {:?}", started.elapsed());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("exiting now") && stderr.contains("resume with"), "{stderr}");
+    let journal = std::fs::read_to_string(dir.path().join("out/batch-journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 1, "only the intent: the rerun reports the item as uncertain: {journal}");
+}
+
+#[test]
 fn generate_ctrl_c_while_the_create_is_in_flight_says_the_task_may_exist() {
     let sim = Sim::start(quick().fault_on(Route::Create, Fault::Slow { delay: Duration::from_secs(20), times: 1 }));
     let dir = tempfile::tempdir().unwrap();

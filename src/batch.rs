@@ -817,3 +817,52 @@ impl Pacer {
         s.not_before = Some(s.not_before.map_or(until, |t| t.max(until)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    fn limit(pacer: &Pacer) -> usize {
+        pacer.state.lock().unwrap().limit
+    }
+
+    #[tokio::test]
+    async fn a_429_halves_creates_in_flight_once_per_round_and_successes_win_them_back_up_to_the_maximum() {
+        let stop = BatchStopper::default();
+        let pacer = Pacer::new(8);
+        let permits: Vec<_> = (0..8).map(|_| pacer.acquire(&stop).now_or_never().unwrap().unwrap()).collect();
+        assert!(pacer.acquire(&stop).now_or_never().is_none(), "the ninth waits");
+
+        let epoch = permits[0].epoch;
+        pacer.throttled(epoch, Some(Duration::ZERO));
+        pacer.throttled(epoch, Some(Duration::ZERO));
+        assert_eq!(limit(&pacer), 4, "creates sent under the old limit halve it once");
+        drop(permits);
+
+        for _ in 0..4 {
+            pacer.succeeded();
+        }
+        assert_eq!(limit(&pacer), 5, "one more after a round of successes");
+        for _ in 0..100 {
+            pacer.succeeded();
+        }
+        assert_eq!(limit(&pacer), 8, "never above the maximum");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_pauses_every_create_and_a_stop_ends_the_wait() {
+        let stop = BatchStopper::default();
+        let pacer = Pacer::new(2);
+        let epoch = pacer.acquire(&stop).await.unwrap().epoch;
+        pacer.throttled(epoch, Some(Duration::from_secs(3)));
+        let started = Instant::now();
+        drop(pacer.acquire(&stop).await.unwrap());
+        assert_eq!(started.elapsed().as_secs(), 3);
+
+        pacer.throttled(epoch + 1, Some(Duration::from_secs(60)));
+        stop.stop();
+        assert!(pacer.acquire(&stop).await.is_none());
+        assert_eq!(stop.stopped_by(), Some(StopReason::Requested));
+    }
+}

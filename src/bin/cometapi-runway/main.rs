@@ -3,6 +3,7 @@
 
 mod args;
 mod batch_input;
+mod batch_progress;
 mod commands;
 mod exit;
 mod image;

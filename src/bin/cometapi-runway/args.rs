@@ -61,7 +61,7 @@ pub struct Global {
     pub not_found_grace: Option<Duration>,
 
     /// Do not keep what was learned about task timings in the cache folder across runs
-    #[arg(long, env = "COMETAPI_RUNWAY_NO_LEARN", global = true)]
+    #[arg(long, env = "COMETAPI_RUNWAY_NO_LEARN", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_learn: bool,
 
     /// Poll at this fixed interval instead of the ETA-aware schedule (for tests)

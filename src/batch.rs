@@ -351,6 +351,13 @@ impl BatchStopper {
         self.0.notify.notify_waiters();
     }
 
+    /// Why the batch stopped creating, if it did: once the stream has ended, `Some(Error)` means
+    /// an error that every create would meet (a refused key, the network, the journal) cut the
+    /// run short.
+    pub fn stopped_by(&self) -> Option<StopReason> {
+        self.is_stopped().then(|| self.reason())
+    }
+
     fn reason(&self) -> StopReason {
         if self.0.reason_error.load(Ordering::SeqCst) {
             StopReason::Error

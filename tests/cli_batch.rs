@@ -180,6 +180,13 @@ fn batch_exit_3_an_api_error_stops_the_run() {
     assert_eq!(objects.last().unwrap()["summary"]["exit_code"], 3, "{objects:?}");
     assert!(sim.server.requests_on(Route::Create).len() < 5, "stopped after the first refusal");
     assert_eq!(sim.server.tasks_created(), 0);
+
+    // Even when the refused create was the last one to send.
+    let one = write_csv(dir.path(), 1);
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path()).timeout(Duration::from_secs(60));
+    cmd.args(["--base-url", sim.server.base_url(), "--api-key", "wrong-key", "batch", "--input"]);
+    cmd.arg(&one).args(["--out-dir", "out1"]).assert().code(3);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The benchmark harness behind `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --release --features cli --example bench -- [--smoke] [polling] [scale] [overhead]
+//! cargo run --release --features cli --example bench -- [--smoke] [polling] [scale] [overhead] [batch]
 //! ```
 //!
 //! Sections (all by default):
@@ -12,23 +12,25 @@
 //! - `scale`: 10,000 concurrent waits on one `Client` against the simulator: wall time, peak RSS,
 //!   peak open sockets;
 //! - `overhead`: `Client::get_task` against the same GET with bare reqwest + serde, at
-//!   concurrency 1 and 64.
-//!
+//!   concurrency 1 and 64;
+//! - `batch`: 1,000 items through `Client::batch` against a simulator limiting creates to 50/s:
+//!   wall time against the ideal (items ÷ R plus one render), 429s absorbed.
 //! - `realtime` (only when named): a few tasks through the CLI binary against
 //!   `cometapi-runway mock-server` with realistic times, in real time (a few minutes), default
 //!   policy against a fixed 6 s schedule.
 //!
 //! `--smoke` runs every default section with tiny sizes (for CI: it must run, not meet a time).
 
+mod batch;
 mod overhead;
 mod polling;
 mod realtime;
 mod scale;
 mod stats;
 
-const SECTIONS: [&str; 5] = ["polling", "sequence", "scale", "overhead", "realtime"];
+const SECTIONS: [&str; 6] = ["polling", "sequence", "scale", "overhead", "batch", "realtime"];
 /// Run unless named: `realtime` takes minutes of wall time.
-const DEFAULT_SECTIONS: [&str; 4] = ["polling", "sequence", "scale", "overhead"];
+const DEFAULT_SECTIONS: [&str; 5] = ["polling", "sequence", "scale", "overhead", "batch"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -60,12 +62,13 @@ fn main() {
             "realtime" => correct &= realtime::run(smoke),
             "scale" => correct &= scale::run(if smoke { &scale::SMOKE } else { &scale::FULL }),
             "overhead" => overhead::run(if smoke { &overhead::SMOKE } else { &overhead::FULL }, !smoke),
+            "batch" => correct &= batch::run(if smoke { &batch::SMOKE } else { &batch::FULL }),
             _ => unreachable!("checked above"),
         }
     }
     // Missed performance targets are reported, not failed on; wrong results fail the run.
     if !correct {
-        eprintln!("some waits did not end in success");
+        eprintln!("some waits or batch items did not end in success");
         std::process::exit(1);
     }
 }

@@ -82,6 +82,7 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<(), Failure> {
 
     let resume = resume_command(args, &journal);
     let stopper = batch.stopper();
+    let run_state = batch.stopper();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let on_signal = interrupted.clone();
     let signal_display = display.clone();
@@ -119,7 +120,7 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<(), Failure> {
     let user_stop = interrupted.load(std::sync::atomic::Ordering::SeqCst);
     let code = if user_stop {
         Some(Code::Interrupted)
-    } else if tally.stopped_by_error {
+    } else if run_state.stopped_by() == Some(StopReason::Error) {
         Some(Code::Api)
     } else if tally.saved + tally.already_saved < total {
         Some(Code::TaskFailed)
@@ -342,7 +343,6 @@ struct Tally {
     uncertain: usize,
     not_started: usize,
     interrupted: usize,
-    stopped_by_error: bool,
 }
 
 impl Tally {
@@ -351,14 +351,8 @@ impl Tally {
             BatchOutcome::Saved { .. } => self.saved += 1,
             BatchOutcome::AlreadySaved { .. } => self.already_saved += 1,
             BatchOutcome::Failed(_) => self.failed += 1,
-            BatchOutcome::Uncertain { error } => {
-                self.uncertain += 1;
-                self.stopped_by_error |= matches!(error, Some(Error::Transport { .. }));
-            }
-            BatchOutcome::NotStarted { reason } => {
-                self.not_started += 1;
-                self.stopped_by_error |= *reason == StopReason::Error;
-            }
+            BatchOutcome::Uncertain { .. } => self.uncertain += 1,
+            BatchOutcome::NotStarted { .. } => self.not_started += 1,
             BatchOutcome::Interrupted => self.interrupted += 1,
             _ => self.failed += 1,
         }

@@ -190,7 +190,7 @@ async fn create(
     if let Some(fault) = pick.answer {
         return delayed(pick.delay, fault_response(&fault)).await;
     }
-    let response = match check_version(&headers).and_then(|()| validate(&body)) {
+    let response = match check_version(&headers).and_then(|()| check_json(&headers)).and_then(|()| validate(&body)) {
         Err(message) => plain_error(StatusCode::BAD_REQUEST, message),
         Ok(()) => {
             let mut guard = lock(&state);
@@ -226,6 +226,17 @@ fn check_version(headers: &HeaderMap) -> Result<(), String> {
         return Err(format!("Invalid X-Runway-Version header {text:?}: expected a version such as 2024-11-06"));
     }
     Ok(())
+}
+
+/// `Content-Type: application/json` (parameters such as `charset` allowed; `+json` types too).
+fn check_json(headers: &HeaderMap) -> Result<(), String> {
+    let given = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    let essence = given.as_deref().map(|v| v.split(';').next().unwrap_or("").trim());
+    match essence {
+        Some(t) if t == "application/json" || (t.starts_with("application/") && t.ends_with("+json")) => Ok(()),
+        Some(t) => Err(format!("Unsupported Content-Type {t:?}: send the body as application/json")),
+        None => Err("Missing Content-Type: send the body as application/json".to_string()),
+    }
 }
 
 /// Validates a create body the way Runway does; `Err` carries the human text of the 400.
@@ -350,15 +361,13 @@ async fn poll(
             match guard.tasks.get_mut(&id) {
                 None => Some(task_not_exist()),
                 Some(task) => {
-                    task.polls += 1;
-                    if task.polls <= task.not_found_polls {
+                    if !task.poll_at(Instant::now()) {
                         Some(task_not_exist())
                     } else {
-                        let visible = task.polls - task.not_found_polls;
                         let envelope = match task.shape {
                             ResponseShape::Plain => false,
                             ResponseShape::Envelope => true,
-                            ResponseShape::Alternating => visible % 2 == 0,
+                            ResponseShape::Alternating => task.visible_polls % 2 == 0,
                         };
                         let runway = runway_task(task, &base_url, Instant::now());
                         Some(if envelope {

@@ -12,6 +12,7 @@ mod poll;
 mod ratio;
 mod request;
 mod retry;
+pub mod schema;
 mod task;
 mod wait;
 

@@ -84,10 +84,10 @@ fn bad_command_line(e: clap::Error) -> ExitCode {
 
 /// The create request's JSON Schema, from the types generated from the spec: pretty for
 /// people, one line with `--json`.
+/// The create request's JSON Schema, converted from the spec at build time (every limit and
+/// enum kept; see `cometapi_runway::schema`).
 fn schema(json: bool) -> Result<(), Failure> {
-    let schema = schemars::schema_for!(cometapi_runway::types::ImageToVideoRequest);
-    let value = serde_json::to_value(&schema)
-        .map_err(|e| Failure::new(exit::Code::Api, "error", format!("cannot render the schema: {e}")))?;
+    let value = cometapi_runway::schema::request();
     if json {
         output::json_line(&value);
     } else {

@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+// docs.rs builds with `--cfg docsrs` on nightly: feature-gated items show their feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -38,4 +40,5 @@ pub use types::Ratio;
 pub use wait::{UpdateCallback, WaitOptions};
 
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;

@@ -43,7 +43,8 @@ impl Client {
     /// A task too fresh to be visible gives an [`Error::Api`] for which
     /// [`Error::is_task_not_exist`] is true; [`Client::wait`] handles that for you.
     pub async fn get_task(&self, id: &str) -> Result<Task, Error> {
-        if id.trim().is_empty() || id.contains(['/', '?', '#']) {
+        // `.` and `..` would be resolved away as path segments: `GET /runwayml/v1/tasks`.
+        if id.trim().is_empty() || id.contains(['/', '?', '#', '\\']) || id == "." || id == ".." {
             return Err(Error::invalid("id", format!("{id:?}"), "must be a task id as returned by create"));
         }
         let retry = &progenitor_client::ClientInfo::inner(&self.raw).0.retry;

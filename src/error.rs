@@ -21,7 +21,10 @@ pub(crate) const BODY_SNIPPET_CHARS: usize = 512;
 #[non_exhaustive]
 pub enum Error {
     /// Input or configuration broke a rule; nothing was sent.
-    #[error("invalid {field} {value}: {rule}")]
+    ///
+    /// Shown as `invalid duration 5 for veo3.1: must be 4, 6 or 8`: the field, the value, the
+    /// model whose rule it broke (for per-model rules), and the rule.
+    #[error("invalid {field} {value}{}: {rule}", .model.as_deref().map(|m| format!(" for {m}")).unwrap_or_default())]
     InvalidInput {
         /// The field, as the API or the builder names it (`promptText`, `base_url`, ...).
         field: &'static str,
@@ -29,6 +32,8 @@ pub enum Error {
         value: String,
         /// The rule it broke.
         rule: String,
+        /// The model whose own rule it broke; `None` for rules every request follows.
+        model: Option<String>,
     },
 
     /// The service (or a proxy in front of it) answered with an error status.
@@ -156,7 +161,22 @@ impl Error {
     }
 
     pub(crate) fn invalid(field: &'static str, value: impl fmt::Display, rule: impl Into<String>) -> Self {
-        Error::InvalidInput { field, value: shorten(&value.to_string(), 80), rule: rule.into() }
+        Error::InvalidInput { field, value: shorten(&value.to_string(), 80), rule: rule.into(), model: None }
+    }
+
+    /// As [`Error::invalid`], for a rule of one model.
+    pub(crate) fn invalid_for(
+        model: &str,
+        field: &'static str,
+        value: impl fmt::Display,
+        rule: impl Into<String>,
+    ) -> Self {
+        Error::InvalidInput {
+            field,
+            value: shorten(&value.to_string(), 80),
+            rule: rule.into(),
+            model: Some(model.to_string()),
+        }
     }
 
     pub(crate) fn transport(source: reqwest::Error) -> Self {

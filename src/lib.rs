@@ -4,12 +4,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod catalogue;
 mod client;
 mod config;
 mod connections;
 mod download;
 mod error;
 mod hooks;
+mod image;
+mod model_rules;
 mod poll;
 mod ratio;
 mod request;
@@ -24,19 +27,23 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/cometapi_runway_generated.rs"));
 }
 
+pub use catalogue::Catalogue;
 pub use client::decode_error_body;
 pub use config::{Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_RUNWAY_VERSION, ENV_API_KEY, ENV_BASE_URL};
 pub use download::{DownloadOptions, DownloadProgress};
 pub use error::Error;
 pub use generated::types;
+pub use image::{
+    check_image, check_image_host, ImageFormat, ImageHostReport, DATA_URI_MAX_BYTES, IMAGE_URL_MAX_BYTES,
+    IMAGE_URL_MAX_CHARS,
+};
+pub use model_rules::ModelRules;
 pub use poll::{PollPolicy, PollState};
 pub use ratio::Orientation;
-pub use request::{ImageToVideo, Model, DURATIONS, PROMPT_TEXT_MAX_UTF16, SEED_MAX};
+pub use ratio::Ratio;
+pub use request::{ImageToVideo, KeyframePosition, Model, PublicFigureThreshold, PROMPT_TEXT_MAX_UTF16, SEED_MAX};
 pub use retry::RetryPolicy;
 pub use task::{Shape, Task, TaskStatus};
-/// The output ratio, generated from the spec's enum; helpers in [`Ratio::ALL`], [`Ratio::parse`],
-/// [`Ratio::closest_to`] and friends.
-pub use types::Ratio;
 pub use wait::{UpdateCallback, WaitOptions};
 
 #[cfg(feature = "mock")]

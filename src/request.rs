@@ -2,17 +2,14 @@
 
 use std::{borrow::Cow, fmt};
 
-use crate::{error::Error, types, Ratio};
+use serde_json::{Map, Value};
 
-/// The largest seed the API accepts.
-pub const SEED_MAX: u64 = 999_999_999;
-/// The longest `promptText`, in UTF-16 code units (how Runway counts).
-pub const PROMPT_TEXT_MAX_UTF16: usize = 512;
-/// The durations the API accepts, in seconds.
-pub const DURATIONS: [u32; 2] = [5, 10];
+use crate::{catalogue::Catalogue, error::Error, types, Ratio};
+
+pub use crate::catalogue::{PROMPT_TEXT_MAX_UTF16, SEED_MAX};
 
 /// A Runway image-to-video model id. The set grows over time, so any id is accepted;
-/// the known ones have constants.
+/// the ones in the crate's [`Catalogue`] have constants and are checked against their rules.
 ///
 /// ```
 /// use cometapi_runway::Model;
@@ -23,12 +20,18 @@ pub const DURATIONS: [u32; 2] = [5, 10];
 pub struct Model(Cow<'static, str>);
 
 impl Model {
-    /// `gen3a_turbo`, the default.
+    /// `gen3a_turbo`, the default (CometAPI's documented model).
     pub const GEN3A_TURBO: Model = Model(Cow::Borrowed("gen3a_turbo"));
     /// `gen4_turbo`.
     pub const GEN4_TURBO: Model = Model(Cow::Borrowed("gen4_turbo"));
-    /// The models this version of the crate knows by name.
-    pub const KNOWN: [Model; 2] = [Model::GEN3A_TURBO, Model::GEN4_TURBO];
+    /// `gen4.5` (requires a prompt and a duration).
+    pub const GEN4_5: Model = Model(Cow::Borrowed("gen4.5"));
+    /// `veo3.1` (first and optional last frame, audio).
+    pub const VEO3_1: Model = Model(Cow::Borrowed("veo3.1"));
+    /// `veo3.1_fast`.
+    pub const VEO3_1_FAST: Model = Model(Cow::Borrowed("veo3.1_fast"));
+    /// `veo3` (8 seconds only).
+    pub const VEO3: Model = Model(Cow::Borrowed("veo3"));
 
     /// The id as sent on the wire.
     pub fn as_str(&self) -> &str {
@@ -60,52 +63,90 @@ impl From<String> for Model {
     }
 }
 
+/// Where a keyframe sits in the video (generated from the spec's `KeyframePosition`).
+pub use types::KeyframePosition;
+/// How strictly Runway refuses recognisable public figures (generated from the spec).
+pub use types::PublicFigureThreshold;
+
 /// An image-to-video request. Setters never fail; [`ImageToVideo::build`] (called by
-/// [`Client::create`](crate::Client::create)) checks every rule and names the field, the value
-/// and the rule it broke.
+/// [`Client::create`](crate::Client::create)) checks every rule — the field rules every request
+/// follows, then the model's own rules from the [`Catalogue`] — and names the field, the value,
+/// the model and the rule it broke. Optional fields left unset are not sent.
 ///
 /// ```
 /// use cometapi_runway::{ImageToVideo, Model, Ratio};
-/// let body = ImageToVideo::new("https://example.com/cat.jpg")
-///     .prompt_text("the cat yawns")
-///     .model(Model::GEN4_TURBO)
-///     .ratio(Ratio::X7201280)
-///     .duration(10)
-///     .seed(42)
+/// let body = ImageToVideo::new("https://example.com/first.jpg")
+///     .last_frame("https://example.com/last.jpg")
+///     .model(Model::VEO3_1)
+///     .prompt_text("the cat turns into a tiger")
+///     .ratio(Ratio::W1920H1080)
+///     .duration(8)
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(
 ///     serde_json::to_value(&body).unwrap(),
-///     serde_json::json!({"promptImage": "https://example.com/cat.jpg", "model": "gen4_turbo",
-///         "promptText": "the cat yawns", "ratio": "720:1280", "duration": 10, "seed": 42,
-///         "watermark": false})
+///     serde_json::json!({"promptImage": [{"uri": "https://example.com/first.jpg", "position": "first"},
+///                                        {"uri": "https://example.com/last.jpg", "position": "last"}],
+///         "model": "veo3.1", "promptText": "the cat turns into a tiger", "ratio": "1920:1080", "duration": 8})
 /// );
-/// let err = ImageToVideo::new("https://example.com/cat.jpg").duration(7).build().unwrap_err();
-/// assert_eq!(err.to_string(), "invalid duration 7: must be 5 or 10 (seconds)");
+/// let err = ImageToVideo::new("https://example.com/cat.jpg").model(Model::VEO3_1).duration(5).build().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid duration 5 for veo3.1: must be 4, 6 or 8");
+/// // A model the crate does not know is sent with the field rules only.
+/// assert!(ImageToVideo::new("https://example.com/cat.jpg").model("gen9").duration(7).build().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageToVideo {
-    prompt_image: String,
+    keyframes: Vec<(KeyframePosition, String)>,
     model: Model,
     prompt_text: Option<String>,
     seed: Option<u64>,
     watermark: bool,
     duration: Option<u32>,
     ratio: Option<Ratio>,
+    public_figure_threshold: Option<PublicFigureThreshold>,
+    audio: Option<bool>,
+    negative_prompt: Option<String>,
+    model_rules: bool,
 }
 
 impl ImageToVideo {
-    /// A request for this source image: an `https://` URL or a `data:image/...;base64,` URI.
+    /// A request for this source image (the video's first frame): an `https://` URL or a
+    /// `data:image/...;base64,` URI. Sent as a plain string unless a last frame is added.
     pub fn new(prompt_image: impl Into<String>) -> Self {
+        ImageToVideo::from_keyframes([(KeyframePosition::First, prompt_image.into())])
+    }
+
+    /// A request from explicit keyframes, e.g. a last frame alone (which `gen3a_turbo` takes).
+    ///
+    /// ```
+    /// use cometapi_runway::{ImageToVideo, KeyframePosition};
+    /// let body = ImageToVideo::from_keyframes([(KeyframePosition::Last, "https://example.com/end.jpg")])
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(serde_json::to_value(&body).unwrap()["promptImage"][0]["position"], "last");
+    /// ```
+    pub fn from_keyframes<S: Into<String>>(keyframes: impl IntoIterator<Item = (KeyframePosition, S)>) -> Self {
         ImageToVideo {
-            prompt_image: prompt_image.into(),
+            keyframes: keyframes.into_iter().map(|(p, s)| (p, s.into())).collect(),
             model: Model::default(),
             prompt_text: None,
             seed: None,
             watermark: false,
             duration: None,
             ratio: None,
+            public_figure_threshold: None,
+            audio: None,
+            negative_prompt: None,
+            model_rules: true,
         }
+    }
+
+    /// The image the video ends on (`veo3.1`, `veo3.1_fast`, `gen3a_turbo`); the request's
+    /// `promptImage` becomes a list of keyframes. Replaces a last frame set before.
+    pub fn last_frame(mut self, image: impl Into<String>) -> Self {
+        self.keyframes.retain(|(p, _)| *p != KeyframePosition::Last);
+        self.keyframes.push((KeyframePosition::Last, image.into()));
+        self
     }
 
     /// Motion or scene description (at most 512 UTF-16 code units, non-empty).
@@ -126,96 +167,131 @@ impl ImageToVideo {
         self
     }
 
-    /// Add a watermark (default `false`).
+    /// Add a watermark. Only `true` is sent: the service's default is no watermark, and Runway
+    /// dropped the field upstream, so only `gen3a_turbo` takes it.
     pub fn watermark(mut self, yes: bool) -> Self {
         self.watermark = yes;
         self
     }
 
-    /// Video length in seconds: 5 (the service's default) or 10.
+    /// Video length in seconds; which lengths a model takes is in the [`Catalogue`]
+    /// (`gen3a_turbo`: 5 or 10; `veo3.1`: 4, 6 or 8; ...).
     pub fn duration(mut self, seconds: u32) -> Self {
         self.duration = Some(seconds);
         self
     }
 
-    /// Output resolution (the service's default is `1280:720`).
+    /// Output resolution; which ratios a model takes is in the [`Catalogue`].
     pub fn ratio(mut self, ratio: Ratio) -> Self {
         self.ratio = Some(ratio);
         self
     }
 
-    /// The source image as given.
-    pub fn prompt_image_value(&self) -> &str {
-        &self.prompt_image
+    /// Content moderation's public-figure threshold (Gen-4 models).
+    pub fn public_figure_threshold(mut self, threshold: PublicFigureThreshold) -> Self {
+        self.public_figure_threshold = Some(threshold);
+        self
     }
 
-    /// Checks every rule and returns the wire body. Nothing is sent.
+    /// Generate an audio track, or not (Veo 3.1 models; it affects the price). Sent as set.
+    pub fn audio(mut self, yes: bool) -> Self {
+        self.audio = Some(yes);
+        self
+    }
+
+    /// What the video should not show (Veo 3.1 models).
+    pub fn negative_prompt(mut self, text: impl Into<String>) -> Self {
+        self.negative_prompt = Some(text.into());
+        self
+    }
+
+    /// Whether to check the model's own rules from the [`Catalogue`] (default `true`). Turn it
+    /// off to send a request the crate's catalogue would refuse — for a rule the service has
+    /// relaxed since. The field rules (image, seed range, prompt length, ...) still apply.
+    ///
+    /// ```
+    /// use cometapi_runway::{ImageToVideo, Model};
+    /// let request = ImageToVideo::new("https://example.com/cat.jpg").model(Model::VEO3).duration(4);
+    /// assert!(request.build().is_err());
+    /// assert!(request.model_rules(false).build().is_ok());
+    /// ```
+    pub fn model_rules(mut self, check: bool) -> Self {
+        self.model_rules = check;
+        self
+    }
+
+    /// The source image as given (the first keyframe's, or the only one's).
+    pub fn prompt_image_value(&self) -> &str {
+        self.keyframes.first().map(|(_, uri)| uri.as_str()).unwrap_or_default()
+    }
+
+    /// The images of the request with their positions, in the order sent.
+    pub fn keyframes(&self) -> impl Iterator<Item = (KeyframePosition, &str)> {
+        self.keyframes.iter().map(|(position, uri)| (*position, uri.as_str()))
+    }
+
+    /// The model this request is for.
+    pub fn model_id(&self) -> &Model {
+        &self.model
+    }
+
+    /// Checks every rule against the crate's [`Catalogue`] and returns the wire body.
+    /// Nothing is sent.
     pub fn build(&self) -> Result<types::ImageToVideoRequest, Error> {
-        check_prompt_image(&self.prompt_image)?;
-        let model = self.model.as_str();
-        if model.is_empty() || model.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::invalid(
-                "model",
-                format!("{model:?}"),
-                "must be a non-empty model id without spaces, e.g. gen3a_turbo",
-            ));
+        self.build_with(Catalogue::builtin())
+    }
+
+    /// As [`ImageToVideo::build`], against another catalogue.
+    pub fn build_with(&self, catalogue: &Catalogue) -> Result<types::ImageToVideoRequest, Error> {
+        let body = self.wire_json();
+        catalogue.check(&body, self.model_rules)?;
+        // Decoded into the generated type: a property added to the spec appears as a field of it
+        // without this file having to change, and the spec's own constraints apply once more.
+        serde_json::from_value(body)
+            .map_err(|e| Error::invalid("request", "(built)", format!("rejected by the spec's schema: {e}")))
+    }
+
+    /// The body as JSON, exactly as it will be sent (unchecked).
+    fn wire_json(&self) -> Value {
+        let mut body = Map::new();
+        let prompt_image = match self.keyframes.as_slice() {
+            [(KeyframePosition::First, uri)] => Value::String(uri.clone()),
+            frames => Value::Array(
+                frames
+                    .iter()
+                    .map(|(position, uri)| serde_json::json!({"uri": uri, "position": position.to_string()}))
+                    .collect(),
+            ),
+        };
+        body.insert("promptImage".into(), prompt_image);
+        body.insert("model".into(), Value::String(self.model.as_str().to_string()));
+        if let Some(text) = &self.prompt_text {
+            body.insert("promptText".into(), Value::String(text.clone()));
+        }
+        if let Some(ratio) = self.ratio {
+            body.insert("ratio".into(), Value::String(ratio.as_str().to_string()));
+        }
+        if let Some(duration) = self.duration {
+            body.insert("duration".into(), Value::from(duration));
         }
         if let Some(seed) = self.seed {
-            if seed > SEED_MAX {
-                return Err(Error::invalid("seed", seed, format!("must be between 0 and {SEED_MAX}")));
-            }
+            body.insert("seed".into(), Value::from(seed));
         }
-        if let Some(text) = &self.prompt_text {
-            if text.trim().is_empty() {
-                return Err(Error::invalid("promptText", format!("{text:?}"), "must not be empty when given"));
-            }
-            let units = text.encode_utf16().count();
-            if units > PROMPT_TEXT_MAX_UTF16 {
-                return Err(Error::invalid(
-                    "promptText",
-                    format!("{text:?}"),
-                    format!("must be at most {PROMPT_TEXT_MAX_UTF16} UTF-16 code units, got {units}"),
-                ));
-            }
+        if self.watermark {
+            body.insert("watermark".into(), Value::Bool(true));
         }
-        let duration = match self.duration {
-            None => None,
-            Some(d) if DURATIONS.contains(&d) => {
-                Some(types::Duration::try_from(i64::from(d)).expect("5 and 10 are in the spec"))
-            }
-            Some(d) => return Err(Error::invalid("duration", d, "must be 5 or 10 (seconds)")),
-        };
-        let prompt_text = self.prompt_text.as_deref().map(str::parse::<types::ImageToVideoRequestPromptText>);
-        let prompt_text =
-            prompt_text.transpose().map_err(|e| Error::invalid("promptText", "(given)", e.to_string()))?;
-        // The generated builder, not a struct literal: a property added to the spec appears as a
-        // field of the generated type without this file having to change.
-        types::ImageToVideoRequest::builder()
-            .prompt_image(self.prompt_image.as_str())
-            .model(model)
-            .prompt_text(prompt_text)
-            .seed(self.seed.map(|s| s as i64))
-            .watermark(self.watermark)
-            .duration(duration)
-            .ratio(self.ratio)
-            .try_into()
-            .map_err(|e: types::error::ConversionError| {
-                Error::invalid("request", "(built)", format!("rejected by the spec's schema: {e}"))
-            })
+        if let Some(threshold) = self.public_figure_threshold {
+            body.insert(
+                "contentModeration".into(),
+                serde_json::json!({"publicFigureThreshold": threshold.to_string()}),
+            );
+        }
+        if let Some(audio) = self.audio {
+            body.insert("audio".into(), Value::Bool(audio));
+        }
+        if let Some(text) = &self.negative_prompt {
+            body.insert("negativePrompt".into(), Value::String(text.clone()));
+        }
+        Value::Object(body)
     }
-}
-
-fn check_prompt_image(value: &str) -> Result<(), Error> {
-    const RULE: &str = "must be an https:// URL or a data:image/...;base64, URI";
-    let shown = || format!("{:?}", value);
-    if let Some(rest) = value.strip_prefix("data:") {
-        let ok = rest.starts_with("image/")
-            && rest.split_once(',').is_some_and(|(meta, data)| meta.ends_with(";base64") && !data.is_empty());
-        return if ok { Ok(()) } else { Err(Error::invalid("promptImage", shown(), RULE)) };
-    }
-    let url = url::Url::parse(value).map_err(|e| Error::invalid("promptImage", shown(), format!("{RULE} ({e})")))?;
-    if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid("promptImage", shown(), RULE));
-    }
-    Ok(())
 }

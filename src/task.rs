@@ -13,6 +13,7 @@ use crate::types;
 /// does not know yet is kept as [`TaskStatus::Unknown`] and treated as "still working".
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
 pub enum TaskStatus {
     /// Queued, not started.
     Pending,
@@ -76,6 +77,7 @@ impl fmt::Display for TaskStatus {
 /// Which shape the server answered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Shape {
     /// Runway's own task object.
     Plain,

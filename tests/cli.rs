@@ -141,14 +141,14 @@ fn generate_sends_every_request_flag() {
     sim.cmd(dir.path())
         .arg("generate")
         .args(IMAGE)
-        .args(["--model", "gen4_turbo", "--ratio", "720:1280", "--duration", "10", "--seed", "42", "--watermark"])
+        .args(["--model", "gen3a_turbo", "--ratio", "720:1280", "--duration", "10", "--seed", "42", "--watermark"])
         .arg("--no-download")
         .assert()
         .success();
     let body = &sim.create_bodies()[0];
     assert_eq!(
         (&body["model"], &body["ratio"], &body["duration"], &body["seed"], &body["watermark"]),
-        (&Value::from("gen4_turbo"), &Value::from("720:1280"), &Value::from(10), &Value::from(42), &Value::from(true))
+        (&Value::from("gen3a_turbo"), &Value::from("720:1280"), &Value::from(10), &Value::from(42), &Value::from(true))
     );
     let versions: Vec<_> =
         sim.server.requests_on(Route::Create).iter().map(|r| r.header("x-runway-version").map(String::from)).collect();
@@ -568,13 +568,13 @@ fn ratios_lists_every_ratio_with_its_orientation() {
     let table = text(&out.get_output().stdout);
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows[0], ["RATIO", "WIDTH", "HEIGHT", "ORIENTATION"]);
-    assert_eq!(rows.len(), 9, "{table}");
+    assert_eq!(rows.len(), 1 + cometapi_runway::Ratio::ALL.len(), "{table}");
     assert!(rows.contains(&vec!["720:1280", "720", "1280", "portrait"]), "{table}");
     assert!(rows.contains(&vec!["960:960", "960", "960", "square"]), "{table}");
 
     let out = bare(dir.path()).args(["ratios", "--json"]).assert().success();
     let v = one_json_object(&out.get_output().stdout);
-    assert_eq!(v["ratios"].as_array().unwrap().len(), 8);
+    assert_eq!(v["ratios"].as_array().unwrap().len(), cometapi_runway::Ratio::ALL.len());
     assert_eq!(
         v["ratios"][0],
         serde_json::json!({"ratio": "1280:720", "width": 1280, "height": 720, "orientation": "landscape"})

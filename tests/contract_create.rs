@@ -19,8 +19,8 @@ async fn create_sends_the_minimal_body_and_returns_the_task_id() {
                 .method("POST")
                 .path(CREATE_PATH)
                 .header("content-type", "application/json")
-                // `watermark` has a spec default of false and is always sent explicitly.
-                .json_body(json!({"promptImage": IMAGE, "model": "gen3a_turbo", "watermark": false}));
+                // Optional fields left unset are not sent: no `watermark: false`.
+                .json_body(json!({"promptImage": IMAGE, "model": "gen3a_turbo"}));
             then.status(200).json_body(json!({"id": TASK_ID}));
         })
         .await;
@@ -38,7 +38,7 @@ async fn create_sends_every_field_when_all_are_set() {
         .mock_async(|when, then| {
             api_request(when, "2024-11-06").method("POST").path(CREATE_PATH).json_body(json!({
                 "promptImage": IMAGE,
-                "model": "gen4_turbo",
+                "model": "gen3a_turbo",
                 "promptText": "the cat yawns, camera slowly pushes in",
                 "seed": 999_999_999,
                 "watermark": true,
@@ -50,12 +50,12 @@ async fn create_sends_every_field_when_all_are_set() {
         .await;
 
     let request = ImageToVideo::new(IMAGE)
-        .model(Model::GEN4_TURBO)
+        .model(Model::GEN3A_TURBO)
         .prompt_text("the cat yawns, camera slowly pushes in")
         .seed(999_999_999)
         .watermark(true)
         .duration(10)
-        .ratio(Ratio::X7681280);
+        .ratio(Ratio::W768H1280);
     let id = client(&server).create(&request).await.unwrap();
 
     assert_eq!(id, TASK_ID);
@@ -70,12 +70,13 @@ async fn create_accepts_a_model_the_crate_does_not_know() {
             api_request(when, "2024-11-06")
                 .method("POST")
                 .path(CREATE_PATH)
-                .json_body(json!({"promptImage": IMAGE, "model": "gen5_future", "watermark": false}));
+                .json_body(json!({"promptImage": IMAGE, "model": "gen5_future", "duration": 7}));
             then.status(200).json_body(json!({"id": TASK_ID}));
         })
         .await;
 
-    client(&server).create(&ImageToVideo::new(IMAGE).model("gen5_future")).await.unwrap();
+    // An unknown model with an unusual duration is sent as given.
+    client(&server).create(&ImageToVideo::new(IMAGE).model("gen5_future").duration(7)).await.unwrap();
 
     mock.assert_calls_async(1).await;
 }

@@ -266,7 +266,7 @@ async fn an_id_that_is_not_a_task_id_is_refused_before_sending() {
     let server = MockServer::start_async().await;
     let any = common::any_request(&server).await;
 
-    for bad in ["", "  ", "../image_to_video", "a?b=c", "a#b"] {
+    for bad in ["", "  ", "../image_to_video", "a?b=c", "a#b", ".", ".."] {
         let err = client(&server).get_task(bad).await.unwrap_err();
         assert!(matches!(err, Error::InvalidInput { field: "id", .. }), "{bad:?}: {err:?}");
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use cometapi_runway::{decode_error_body, types, ImageToVideo, Ratio, Shape, Task, TaskStatus};
+use cometapi_runway::{decode_error_body, types, ImageToVideo, KeyframePosition, Ratio, Shape, Task, TaskStatus};
 use serde_json::Value;
 
 /// One example: where it is in the spec, the schema it illustrates, and its value.
@@ -61,7 +61,13 @@ fn examples_of(schema: &str) -> Vec<Example> {
 /// The same request made with the crate's builder, so the builder's rules see the example.
 fn through_the_builder(example: &Value) -> ImageToVideo {
     let text = |key: &str| example[key].as_str().map(str::to_string);
-    let mut request = ImageToVideo::new(text("promptImage").expect("promptImage"));
+    let mut request = match &example["promptImage"] {
+        Value::Array(frames) => ImageToVideo::from_keyframes(frames.iter().map(|f| {
+            let position = if f["position"] == "last" { KeyframePosition::Last } else { KeyframePosition::First };
+            (position, f["uri"].as_str().expect("uri").to_string())
+        })),
+        other => ImageToVideo::new(other.as_str().expect("promptImage")),
+    };
     if let Some(model) = text("model") {
         request = request.model(model);
     }
@@ -80,13 +86,22 @@ fn through_the_builder(example: &Value) -> ImageToVideo {
     if let Some(ratio) = text("ratio") {
         request = request.ratio(Ratio::parse(&ratio).unwrap());
     }
+    if let Some(threshold) = example["contentModeration"]["publicFigureThreshold"].as_str() {
+        request = request.public_figure_threshold(threshold.parse().unwrap());
+    }
+    if let Some(audio) = example["audio"].as_bool() {
+        request = request.audio(audio);
+    }
+    if let Some(text) = text("negativePrompt") {
+        request = request.negative_prompt(text);
+    }
     request
 }
 
 #[test]
 fn request_examples_decode_into_the_generated_type_and_pass_validation() {
     let found = examples_of("ImageToVideoRequest");
-    assert!(found.len() >= 2, "the minimal and the full example: {found:?}");
+    assert!(found.len() >= 3, "the minimal, the full and the keyframes example: {found:?}");
 
     for Example { at, value, .. } in found {
         let decoded: types::ImageToVideoRequest =
@@ -150,9 +165,8 @@ fn error_examples_yield_a_code_or_a_message() {
 #[test]
 fn schema_level_examples_pass_validation() {
     let spec = common::spec();
-    let image = spec["components"]["schemas"]["ImageToVideoRequest"]["properties"]["promptImage"]["example"]
-        .as_str()
-        .expect("the promptImage example");
+    let image =
+        spec["components"]["schemas"]["PromptImage"]["oneOf"][0]["example"].as_str().expect("the promptImage example");
 
     ImageToVideo::new(image).build().unwrap();
 }

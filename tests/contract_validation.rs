@@ -37,7 +37,7 @@ async fn accepted_and_sent_as(request: ImageToVideo, body: Value) {
 /// its message carries all three.
 #[track_caller]
 fn assert_invalid(err: &Error, field: &str, value: &str, rule: &str) {
-    let Error::InvalidInput { field: f, value: v, rule: r } = err else { panic!("not InvalidInput: {err:?}") };
+    let Error::InvalidInput { field: f, value: v, rule: r, .. } = err else { panic!("not InvalidInput: {err:?}") };
     assert_eq!(*f, field, "{err}");
     assert!(v.contains(value), "value {v:?} should show {value:?}");
     assert!(r.contains(rule), "rule {r:?} should mention {rule:?}");
@@ -46,7 +46,7 @@ fn assert_invalid(err: &Error, field: &str, value: &str, rule: &str) {
 }
 
 fn minimal_body(prompt_image: &str) -> Value {
-    json!({"promptImage": prompt_image, "model": "gen3a_turbo", "watermark": false})
+    json!({"promptImage": prompt_image, "model": "gen3a_turbo"})
 }
 
 #[tokio::test]
@@ -62,7 +62,7 @@ async fn prompt_image_that_is_not_an_https_url_is_rejected_without_sending() {
     for url in ["http://example.com/cat.jpg", "ftp://example.com/cat.jpg", "example.com/cat.jpg", "https://", "cat.jpg"]
     {
         let err = rejected_without_sending(ImageToVideo::new(url)).await;
-        assert_invalid(&err, "promptImage", url, "must be an https:// URL or a data:image/...;base64, URI");
+        assert_invalid(&err, "promptImage", url, "must be an https:// URL or a data:image/jpeg|png|webp;base64, URI");
     }
 }
 
@@ -72,7 +72,7 @@ async fn prompt_image_bad_data_uri_is_rejected_without_sending() {
         ["data:text/plain;base64,aGVsbG8=", "data:image/png;base64,", "data:image/png,rawbytes", "data:;base64,AAAA"]
     {
         let err = rejected_without_sending(ImageToVideo::new(uri)).await;
-        assert_invalid(&err, "promptImage", uri, "data:image/...;base64,");
+        assert_invalid(&err, "promptImage", &uri[..uri.len().min(20)], "data:image/jpeg|png|webp;base64,");
     }
 }
 
@@ -152,11 +152,14 @@ async fn prompt_text_of_exactly_512_utf16_units_is_sent() {
 }
 
 #[tokio::test]
-async fn duration_other_than_5_or_10_is_rejected_without_sending() {
-    for seconds in [0, 1, 4, 6, 7, 11, 15, 30] {
+async fn duration_other_than_5_or_10_is_rejected_for_gen3a_turbo_without_sending() {
+    for seconds in [1, 4, 6, 7, 11, 15, 30] {
         let err = rejected_without_sending(ImageToVideo::new(IMAGE).duration(seconds)).await;
         assert_invalid(&err, "duration", &seconds.to_string(), "must be 5 or 10");
+        assert!(err.to_string().contains("for gen3a_turbo"), "{err}");
     }
+    let err = rejected_without_sending(ImageToVideo::new(IMAGE).duration(0)).await;
+    assert_invalid(&err, "duration", "0", "at least 1");
 }
 
 #[tokio::test]
@@ -168,16 +171,18 @@ async fn duration_5_is_sent() {
 
 #[tokio::test]
 async fn every_ratio_is_sent_in_its_wire_spelling() {
+    // An unknown model takes any ratio of the spec's enum.
     for ratio in Ratio::ALL {
         let mut body = minimal_body(IMAGE);
+        body["model"] = json!("gen9_future");
         body["ratio"] = json!(format!("{}:{}", ratio.width(), ratio.height()));
-        accepted_and_sent_as(ImageToVideo::new(IMAGE).ratio(ratio), body).await;
+        accepted_and_sent_as(ImageToVideo::new(IMAGE).model("gen9_future").ratio(ratio), body).await;
     }
 }
 
 #[test]
 fn ratio_not_among_the_eight_values_is_rejected() {
-    for bad in ["16:9", "1280:721", "1920:1080", "720", "", "1280:720:1", "wide"] {
+    for bad in ["16:9", "1280:721", "1920:1088", "720", "", "1280:720:1", "wide"] {
         let err = Ratio::parse(bad).unwrap_err();
         assert_invalid(&err, "ratio", &format!("{bad:?}"), "must be one of 1280:720, 720:1280");
         let rule = err.to_string();

@@ -81,7 +81,7 @@ async fn generate_creates_the_task_then_waits_for_it() {
     let create = server
         .mock_async(|when, then| {
             api_request(when, "2024-11-06").method("POST").path(CREATE_PATH).json_body(json!({
-                "promptImage": "https://example.com/cat.jpg", "model": "gen3a_turbo", "watermark": false
+                "promptImage": "https://example.com/cat.jpg", "model": "gen3a_turbo"
             }));
             then.status(200).json_body(json!({"id": TASK_ID}));
         })

@@ -3,7 +3,7 @@
 //! the normal suite; the long runs are the `cargo fuzz` targets in `fuzz/` (docs/RELIABILITY.md).
 
 use cometapi_runway::{
-    decode_error_body, Error, ImageToVideo, Ratio, Task, TaskStatus, DURATIONS, PROMPT_TEXT_MAX_UTF16, SEED_MAX,
+    decode_error_body, Catalogue, Error, ImageToVideo, Ratio, Task, TaskStatus, PROMPT_TEXT_MAX_UTF16, SEED_MAX,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -198,7 +198,9 @@ proptest! {
         let text = format!("{pad}{}{sep}{}{pad}", ratio.width(), ratio.height());
         prop_assert_eq!(Ratio::parse(&text).unwrap(), ratio);
         prop_assert_eq!(Ratio::parse(&ratio.to_string()).unwrap(), ratio);
-        prop_assert_eq!(Ratio::closest_to(ratio.width(), ratio.height()), Some(ratio));
+        // 1920:1080 and 1280:720 share an aspect: the closest is one with the same aspect.
+        let closest = Ratio::closest_to(ratio.width(), ratio.height()).unwrap();
+        prop_assert_eq!(closest.aspect(), ratio.aspect());
     }
 
     #[test]
@@ -221,14 +223,22 @@ proptest! {
             Ok(body) => {
                 prop_assert!(image.starts_with("https://") || image.starts_with("data:image/"), "{image:?}");
                 prop_assert!(seed.is_none_or(|s| s <= SEED_MAX));
-                prop_assert!(duration.is_none_or(|d| DURATIONS.contains(&d)));
+                let rules = model.as_deref().map_or(Catalogue::builtin().get("gen3a_turbo"), |m| Catalogue::builtin().get(m));
+                match rules {
+                    Some(rules) => {
+                        prop_assert!(duration.is_none_or(|d| rules.durations.contains(&d)));
+                        prop_assert!(ratio.is_none_or(|r| rules.ratios.iter().any(|known| known == r.as_str())));
+                    }
+                    None => prop_assert!(duration.is_none_or(|d| d >= 1)),
+                }
                 let prompt_ok = prompt
                     .as_ref()
                     .is_none_or(|p| !p.trim().is_empty() && p.encode_utf16().count() <= PROMPT_TEXT_MAX_UTF16);
                 prop_assert!(prompt_ok, "{prompt:?}");
                 let wire = serde_json::to_value(&body).unwrap();
                 prop_assert_eq!(wire["promptImage"].as_str(), Some(image.as_str()));
-                prop_assert_eq!(wire["watermark"].as_bool(), Some(watermark));
+                // Only `true` is sent: the service's default is no watermark.
+                prop_assert_eq!(wire.get("watermark").and_then(|w| w.as_bool()), watermark.then_some(true));
             }
             Err(err) => prop_assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}"),
         }

@@ -102,7 +102,7 @@ async fn sleep_ms(ms: u64) {
 #[tokio::test]
 async fn create_answers_an_id_and_records_the_request() {
     let server = MockServer::start().await;
-    let body = json!({"promptImage": IMAGE, "model": "gen4_turbo", "promptText": "a cat", "ratio": "960:960",
+    let body = json!({"promptImage": IMAGE, "model": "gen3a_turbo", "promptText": "a cat", "ratio": "960:960",
                       "duration": 10, "seed": 999_999_999, "watermark": true});
     let response = raw_create(&server, body.clone()).await;
     assert_eq!(response.status(), 200);
@@ -288,13 +288,53 @@ async fn create_validates_the_body_like_runway() {
         let response = raw_create(&server, body.clone()).await;
         assert_eq!(response.status(), 200, "{body}: {}", response.text().await.unwrap());
     }
+    // A model the catalogue does not know takes every ratio of the spec.
     for ratio in cometapi_runway::Ratio::ALL {
         let response =
-            raw_create(&server, json!({"promptImage": IMAGE, "model": "gen3a_turbo", "ratio": ratio.to_string()}))
+            raw_create(&server, json!({"promptImage": IMAGE, "model": "gen9_future", "ratio": ratio.to_string()}))
                 .await;
         assert_eq!(response.status(), 200, "{ratio}");
     }
-    assert_eq!(server.tasks_created(), 5 + 8);
+    assert_eq!(server.tasks_created(), 5 + cometapi_runway::Ratio::ALL.len());
+}
+
+#[tokio::test]
+async fn create_applies_the_catalogue_to_known_models_and_names_field_and_model() {
+    let server = MockServer::start().await;
+    let bad = [
+        (
+            json!({"promptImage": IMAGE, "model": "veo3.1", "duration": 5}),
+            "invalid duration 5 for veo3.1: must be 4, 6 or 8",
+        ),
+        (json!({"promptImage": IMAGE, "model": "gen4.5", "duration": 5}), "invalid promptText (missing) for gen4.5"),
+        (
+            json!({"promptImage": IMAGE, "model": "gen4_turbo", "ratio": "1920:1080"}),
+            "invalid ratio \"1920:1080\" for gen4_turbo",
+        ),
+        (json!({"promptImage": IMAGE, "model": "veo3.1", "watermark": true}), "veo3.1 does not take watermark"),
+        (
+            json!({"promptImage": [{"uri": IMAGE, "position": "last"}], "model": "veo3.1"}),
+            "invalid promptImage (keyframes [last]) for veo3.1",
+        ),
+    ];
+    for (body, message) in &bad {
+        let response = raw_create(&server, body.clone()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let err: Value = response.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains(message), "{body} -> {err}");
+    }
+    assert_eq!(server.tasks_created(), 0);
+    // An unknown model is accepted with an unusual duration.
+    let response = raw_create(&server, json!({"promptImage": IMAGE, "model": "gen9_future", "duration": 3})).await;
+    assert_eq!(response.status(), 200);
+
+    // With the checks off, only the field rules apply.
+    let relaxed = MockServer::builder().check_models(false).start().await;
+    for (body, _) in bad {
+        assert_eq!(raw_create(&relaxed, body.clone()).await.status(), 200, "{body}");
+    }
+    let response = raw_create(&relaxed, json!({"promptImage": IMAGE, "model": "veo3.1", "seed": -1})).await;
+    assert_eq!(response.status(), 400);
 }
 
 // --------------------------------------------------------------------------------- poll route

@@ -6,8 +6,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use cometapi_runway::{types, Model, Ratio, DEFAULT_RUNWAY_VERSION, DURATIONS, PROMPT_TEXT_MAX_UTF16, SEED_MAX};
-use serde_json::Value;
+use cometapi_runway::{types, Model, Ratio, DEFAULT_RUNWAY_VERSION, PROMPT_TEXT_MAX_UTF16, SEED_MAX};
+use serde_json::{json, Value};
 
 /// The request schema as written in the spec.
 fn spec_request(spec: &Value) -> &Value {
@@ -52,10 +52,6 @@ fn strings(array: &Value) -> Vec<String> {
     array.as_array().expect("an array").iter().map(|v| v.as_str().expect("a string").to_string()).collect()
 }
 
-fn integers(array: &Value) -> Vec<i64> {
-    array.as_array().expect("an array").iter().map(|v| v.as_i64().expect("an integer")).collect()
-}
-
 #[test]
 fn derived_schema_has_the_specs_properties_and_required_fields() {
     let spec = common::spec();
@@ -75,16 +71,21 @@ fn derived_schema_carries_the_specs_ratio_values() {
 
     let ratio = derived_property(&derived, "ratio");
     assert_eq!(strings(&ratio["enum"]), strings(&spec_schema(&spec, "Ratio")["enum"]));
-    assert_eq!(strings(&ratio["enum"]).len(), 8);
+    assert_eq!(strings(&ratio["enum"]).len(), 10);
 }
 
 #[test]
-fn derived_schema_carries_the_specs_duration_values() {
+fn ratio_variant_names_are_derived_from_the_specs_values() {
     let spec = common::spec();
-    let derived = derived_request();
-
-    let duration = derived_property(&derived, "duration");
-    assert_eq!(integers(&duration["enum"]), integers(&spec_schema(&spec, "Duration")["enum"]));
+    let values = strings(&spec_schema(&spec, "Ratio")["enum"]);
+    assert_eq!(Ratio::ALL.len(), values.len());
+    for (ratio, value) in Ratio::ALL.iter().zip(&values) {
+        let (w, h) = value.split_once(':').unwrap();
+        assert_eq!(format!("{ratio:?}"), format!("W{w}H{h}"));
+        assert_eq!(ratio.as_str(), value);
+        assert_eq!(serde_json::to_value(ratio).unwrap(), json!(value));
+    }
+    assert_eq!(Ratio::W1920H1080.as_str(), "1920:1080");
 }
 
 #[test]
@@ -93,8 +94,13 @@ fn derived_schema_types_follow_the_spec() {
     let derived = derived_request();
     let spec_properties = &spec_request(&spec)["properties"];
 
-    for (name, want) in [("promptImage", "string"), ("model", "string"), ("promptText", "string"), ("seed", "integer")]
-    {
+    for (name, want) in [
+        ("model", "string"),
+        ("promptText", "string"),
+        ("seed", "integer"),
+        ("duration", "integer"),
+        ("audio", "boolean"),
+    ] {
         assert_eq!(spec_properties[name]["type"], want, "spec {name}");
         let derived_type = &derived_property(&derived, name)["type"];
         let types: Vec<&str> = match derived_type {
@@ -104,7 +110,9 @@ fn derived_schema_types_follow_the_spec() {
         };
         assert_eq!(types, [want], "derived {name}");
     }
-    assert_eq!(derived_property(&derived, "watermark")["default"], spec_properties["watermark"]["default"]);
+    // No default on `watermark`: it is only sent when asked for.
+    assert_eq!(spec_properties["watermark"]["default"], Value::Null);
+    assert_eq!(derived_property(&derived, "watermark")["default"], Value::Null);
 }
 
 #[test]
@@ -120,19 +128,35 @@ fn generated_types_enforce_the_specs_string_bounds() {
     assert!("a".repeat(max + 1).parse::<types::ImageToVideoRequestPromptText>().is_err());
     assert_eq!(min, 1);
     assert!("".parse::<types::ImageToVideoRequestPromptText>().is_err());
-    assert!("".parse::<types::ImageToVideoRequestPromptImage>().is_err());
+    assert!("".parse::<types::PromptImageUri>().is_err());
+    assert!("".parse::<types::PromptImageKeyframeUri>().is_err());
     assert!("".parse::<types::ImageToVideoRequestModel>().is_err());
 }
 
 #[test]
-fn generated_duration_accepts_exactly_the_specs_values() {
+fn the_builtin_catalogue_is_the_specs_x_models() {
     let spec = common::spec();
-    let allowed = integers(&spec_schema(&spec, "Duration")["enum"]);
+    let x_models = &spec_request(&spec)["x-models"];
+    let from_spec = cometapi_runway::Catalogue::from_x_models(x_models).unwrap();
 
-    for seconds in -1..=20 {
-        assert_eq!(types::Duration::try_from(seconds).is_ok(), allowed.contains(&seconds), "{seconds}");
-    }
-    assert_eq!(*types::Duration::default(), spec_schema(&spec, "Duration")["default"].as_i64().unwrap());
+    // The same entries; `from_x_models` reads a JSON map, whose keys come sorted.
+    let mut builtin = cometapi_runway::Catalogue::builtin().models().to_vec();
+    builtin.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(from_spec.models(), builtin.as_slice());
+    let ids: BTreeSet<&str> = builtin.iter().map(|m| m.id.as_str()).collect();
+    let spec_ids: BTreeSet<&str> = x_models.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(ids, spec_ids);
+}
+
+#[test]
+fn generated_duration_is_a_whole_number_of_seconds() {
+    let spec = common::spec();
+    let duration = &spec_request(&spec)["properties"]["duration"];
+    assert_eq!(duration["type"], "integer");
+    assert_eq!(duration["minimum"], 1);
+    let body = |d: i64| json!({"promptImage": "https://example.com/a.jpg", "model": "m", "duration": d});
+    assert!(serde_json::from_value::<types::ImageToVideoRequest>(body(7)).is_ok());
+    assert!(serde_json::from_value::<types::ImageToVideoRequest>(body(0)).is_err());
 }
 
 #[test]
@@ -143,8 +167,6 @@ fn crate_limits_equal_the_specs_bounds() {
     assert_eq!(Some(SEED_MAX), properties["seed"]["maximum"].as_u64());
     assert_eq!(Some(0), properties["seed"]["minimum"].as_u64());
     assert_eq!(Some(PROMPT_TEXT_MAX_UTF16 as u64), properties["promptText"]["maxLength"].as_u64());
-    let durations: Vec<i64> = DURATIONS.iter().map(|&d| i64::from(d)).collect();
-    assert_eq!(durations, integers(&spec_schema(&spec, "Duration")["enum"]));
 }
 
 #[test]

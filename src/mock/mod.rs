@@ -7,9 +7,11 @@
 //!   gateway's OpenAI-style body `{"error":{"message","type","code":"invalid_api_key"}}`),
 //!   requires `X-Runway-Version` as a `YYYY-MM-DD` date (400 `{"error":"..."}` naming the
 //!   header) and a JSON `Content-Type` (400 `{"error":"..."}` otherwise), validates the body
-//!   like Runway (`promptImage` an HTTPS URL or `data:image/...;base64,` URI, `model`, `ratio`
-//!   among the 8 values, `duration` 5 or 10, `seed` 0..=999999999, `promptText` 1..=512 UTF-16
-//!   units, `watermark` boolean; 400 `{"error":"..."}` otherwise) and answers `{"id":"<uuid>"}`.
+//!   with the crate's own [`Catalogue`](crate::Catalogue) — the field rules for every model
+//!   (images, `seed` 0..=999999999, `promptText` 1..=512 UTF-16 units, ...) and a known model's
+//!   own rules (ratios, durations, keyframes, required and accepted fields) unless
+//!   [`Scenario::check_models`] is off; 400 `{"error":"..."}` naming the field otherwise — and
+//!   answers `{"id":"<uuid>"}`. Unknown models are accepted.
 //! - `GET /runwayml/v1/tasks/{id}` checks the key (`X-Runway-Version` optional). An unknown id,
 //!   and a task in the [`Scenario::invisible_for`] window after its creation (default 1 s; or,
 //!   count-based, its first [`Scenario::not_found_polls`] polls), answer HTTP 400
@@ -288,6 +290,12 @@ impl MockServerBuilder {
     /// Replaces the whole scenario.
     pub fn scenario(mut self, scenario: Scenario) -> Self {
         self.scenario = scenario;
+        self
+    }
+
+    /// See [`Scenario::check_models`].
+    pub fn check_models(mut self, yes: bool) -> Self {
+        self.scenario = self.scenario.check_models(yes);
         self
     }
 

@@ -190,20 +190,22 @@ async fn create(
     if let Some(fault) = pick.answer {
         return delayed(pick.delay, fault_response(&fault)).await;
     }
-    let response = match check_version(&headers).and_then(|()| check_json(&headers)).and_then(|()| validate(&body)) {
-        Err(message) => plain_error(StatusCode::BAD_REQUEST, message),
-        Ok(()) => {
-            let mut guard = lock(&state);
-            let id = guard.create_task();
-            // A server error on create is answered after the task exists: the id is lost.
-            let lost = guard.take_faults(Route::Create, false, answered_after_create);
-            drop(guard);
-            match lost.answer {
-                Some(fault) => fault_response(&fault),
-                None => json_response(StatusCode::OK, &types::CreateTaskResponse { id }),
+    let model_rules = lock(&state).scenario.check_models;
+    let response =
+        match check_version(&headers).and_then(|()| check_json(&headers)).and_then(|()| validate(&body, model_rules)) {
+            Err(message) => plain_error(StatusCode::BAD_REQUEST, message),
+            Ok(()) => {
+                let mut guard = lock(&state);
+                let id = guard.create_task();
+                // A server error on create is answered after the task exists: the id is lost.
+                let lost = guard.take_faults(Route::Create, false, answered_after_create);
+                drop(guard);
+                match lost.answer {
+                    Some(fault) => fault_response(&fault),
+                    None => json_response(StatusCode::OK, &types::CreateTaskResponse { id }),
+                }
             }
-        }
-    };
+        };
     delayed(pick.delay, response).await
 }
 
@@ -239,99 +241,12 @@ fn check_json(headers: &HeaderMap) -> Result<(), String> {
     }
 }
 
-/// Validates a create body the way Runway does; `Err` carries the human text of the 400.
-pub(crate) fn validate(body: &[u8]) -> Result<(), String> {
+/// Validates a create body the way the service does, with the crate's own catalogue: the field
+/// rules for every model, and a known model's own rules unless `model_rules` is off. `Err`
+/// carries the human text of the 400, naming the field (and the model, for its rules).
+pub(crate) fn validate(body: &[u8], model_rules: bool) -> Result<(), String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("Invalid JSON body: {e}"))?;
-    let Some(obj) = value.as_object() else {
-        return Err("Validation of body failed: expected a JSON object".to_string());
-    };
-    let fail = |field: &str, why: &str| Err(format!("Validation of body failed: {field}: {why}"));
-
-    match obj.get("promptImage") {
-        None | Some(Value::Null) => return fail("promptImage", "Required"),
-        Some(Value::String(s)) => check_image(s).or_else(|why| fail("promptImage", &why))?,
-        Some(Value::Array(items)) if !items.is_empty() => {
-            for item in items {
-                let uri = item.get("uri").and_then(Value::as_str);
-                let position = item.get("position").and_then(Value::as_str);
-                match (uri, position) {
-                    (Some(uri), Some("first" | "last")) => {
-                        check_image(uri).or_else(|why| fail("promptImage.uri", &why))?
-                    }
-                    _ => {
-                        return fail("promptImage", "each item needs a `uri` and a `position` of \"first\" or \"last\"")
-                    }
-                }
-            }
-        }
-        Some(_) => return fail("promptImage", "Expected a string (an HTTPS URL or a data URI)"),
-    }
-
-    match obj.get("model") {
-        None | Some(Value::Null) => return fail("model", "Required"),
-        Some(Value::String(m))
-            if !m.is_empty()
-                && m.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_.-".contains(&c)) => {}
-        Some(Value::String(m)) => return fail("model", &format!("Invalid model {m:?}")),
-        Some(_) => return fail("model", "Expected a string"),
-    }
-
-    if let Some(ratio) = obj.get("ratio").filter(|v| !v.is_null()) {
-        if serde_json::from_value::<types::Ratio>(ratio.clone()).is_err() {
-            let all: Vec<String> = crate::Ratio::ALL.iter().map(|r| format!("'{r}'")).collect();
-            return fail("ratio", &format!("Invalid enum value. Expected {}, received {ratio}", all.join(" | ")));
-        }
-    }
-
-    if let Some(duration) = obj.get("duration").filter(|v| !v.is_null()) {
-        if !matches!(duration.as_u64(), Some(5 | 10)) {
-            return fail("duration", &format!("Expected 5 | 10, received {duration}"));
-        }
-    }
-
-    if let Some(seed) = obj.get("seed").filter(|v| !v.is_null()) {
-        match seed.as_u64() {
-            Some(s) if s <= crate::SEED_MAX => {}
-            _ => return fail("seed", &format!("Expected an integer from 0 to {}, received {seed}", crate::SEED_MAX)),
-        }
-    }
-
-    if let Some(text) = obj.get("promptText").filter(|v| !v.is_null()) {
-        let Some(text) = text.as_str() else {
-            return fail("promptText", "Expected a string");
-        };
-        let units = text.encode_utf16().count();
-        if units == 0 {
-            return fail("promptText", "String must contain at least 1 character(s)");
-        }
-        if units > crate::PROMPT_TEXT_MAX_UTF16 {
-            return fail(
-                "promptText",
-                &format!("String must contain at most {} character(s), got {units}", crate::PROMPT_TEXT_MAX_UTF16),
-            );
-        }
-    }
-
-    if let Some(watermark) = obj.get("watermark").filter(|v| !v.is_null()) {
-        if !watermark.is_boolean() {
-            return fail("watermark", "Expected a boolean");
-        }
-    }
-    Ok(())
-}
-
-fn check_image(s: &str) -> Result<(), String> {
-    if let Some(rest) = s.strip_prefix("data:image/") {
-        return match rest.split_once(";base64,") {
-            Some((_, data)) if !data.is_empty() => Ok(()),
-            _ => Err("Invalid data URI: expected data:image/<type>;base64,<data>".to_string()),
-        };
-    }
-    match url::Url::parse(s) {
-        Ok(url) if url.scheme() == "https" && url.host().is_some() => Ok(()),
-        Ok(_) => Err("Invalid URL: must use HTTPS".to_string()),
-        Err(_) => Err("Invalid URL".to_string()),
-    }
+    crate::Catalogue::builtin().check(&value, model_rules).map_err(|e| format!("Validation of body failed: {e}"))
 }
 
 // ---------------------------------------------------------------- poll

@@ -48,6 +48,10 @@ pub struct Scenario {
     pub shape: ResponseShape,
     /// Injected faults, in the order they are tried (default none).
     pub faults: Vec<(Fault, Route)>,
+    /// Whether a create for a known model is refused when it breaks that model's rules from the
+    /// crate's catalogue, as the service would (default `true`). Field rules apply either way;
+    /// unknown models are always accepted.
+    pub check_models: bool,
 }
 
 impl Default for Scenario {
@@ -62,11 +66,18 @@ impl Default for Scenario {
             outcome: Outcome::Succeed,
             shape: ResponseShape::Alternating,
             faults: Vec::new(),
+            check_models: true,
         }
     }
 }
 
 impl Scenario {
+    /// Whether known models' own rules are checked on create (see [`Scenario::check_models`]).
+    pub fn check_models(mut self, yes: bool) -> Self {
+        self.check_models = yes;
+        self
+    }
+
     /// The first `n` polls of each task answer `task_not_exist`, and no time window applies
     /// (sets [`Scenario::invisible_for`] to zero): an exact count, whenever the polls come.
     pub fn not_found_polls(mut self, n: u32) -> Self {

@@ -8,7 +8,7 @@ use std::{path::PathBuf, time::Duration};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use cometapi_runway::{
     mock::{Fault, Outcome, ResponseShape, Route},
-    Ratio, DEFAULT_RUNWAY_VERSION,
+    PublicFigureThreshold, Ratio, DEFAULT_RUNWAY_VERSION, SEED_MAX,
 };
 
 use crate::exit::EXIT_CODES_HELP;
@@ -96,6 +96,8 @@ pub enum Command {
     },
     /// List the output ratios the API accepts
     Ratios,
+    /// List the models this version knows, with the rules each one brings (others are sent as given)
+    Models,
     /// Run the simulator of the service standalone until Ctrl-C, printing its base URL and key
     MockServer(MockServerArgs),
     /// Print the JSON Schema of the create request
@@ -105,40 +107,75 @@ pub enum Command {
 /// What to generate: the fields of the create request.
 #[derive(Args)]
 pub struct RequestArgs {
-    /// Source image: an https:// URL, or a local JPEG, PNG or WebP file (sent inline as a data URI)
+    /// Source image (the first frame): an https:// URL, or a local JPEG, PNG or WebP file (sent
+    /// inline as a data URI, at most 5 MB)
     #[arg(long, value_name = "URL_OR_FILE")]
     pub image: String,
 
-    /// What should move and how (at most 512 characters)
+    /// The image the video ends on (veo3.1, veo3.1_fast, gen3a_turbo); --image is the first frame
+    #[arg(long, value_name = "URL_OR_FILE")]
+    pub last_frame: Option<String>,
+
+    /// What should move and how (at most 512 characters; required by gen4.5)
     #[arg(long, value_name = "TEXT")]
     pub prompt: Option<String>,
 
-    /// Model id, e.g. gen3a_turbo or gen4_turbo
+    /// Model id (see `models`); a model this version does not know is sent as given
     #[arg(long, default_value = "gen3a_turbo", value_name = "MODEL")]
     pub model: String,
 
-    /// Output ratio (see `ratios`), or `auto` for the one closest to a local image's shape
+    /// Output ratio (see `models`), or `auto` for the model's ratio closest to a local image's shape
     #[arg(long, value_parser = parse_ratio, value_name = "W:H|auto")]
     pub ratio: Option<RatioChoice>,
 
-    /// Video length in seconds: 5 or 10
-    #[arg(long, value_name = "SECONDS")]
+    /// Video length in seconds; which lengths a model takes is in `models` (gen3a_turbo: 5 or 10)
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub duration: Option<u32>,
 
     /// Seed for reproducible results, 0 to 999999999
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
 
-    /// Add a Runway watermark
+    /// Add a Runway watermark (gen3a_turbo only; not sent unless given)
     #[arg(long)]
     pub watermark: bool,
+
+    /// How strictly to refuse recognisable public figures (Gen-4 models)
+    #[arg(long, value_parser = parse_threshold, value_name = "auto|low")]
+    pub public_figure_threshold: Option<PublicFigureThreshold>,
+
+    /// Generate an audio track (Veo 3.1 models; it affects the price)
+    #[arg(long, conflicts_with = "no_audio")]
+    pub audio: bool,
+
+    /// Ask for no audio track (Veo 3.1 models)
+    #[arg(long)]
+    pub no_audio: bool,
+
+    /// What the video should not show (Veo 3.1 models)
+    #[arg(long, value_name = "TEXT")]
+    pub negative_prompt: Option<String>,
+
+    /// Before creating the task, ask each image URL's host the way Runway will fetch it (no key
+    /// sent): no redirect, a 2xx answer, a real image Content-Type, at most 16 MB
+    #[arg(long)]
+    pub check_image: bool,
+
+    /// Skip the model's own rules (ratios, durations, fields) for a rule the service has relaxed;
+    /// the field rules still apply
+    #[arg(long)]
+    pub no_model_checks: bool,
+
+    /// Validate, then print on stdout exactly the JSON body that would be sent; nothing is sent
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// How to wait and where the video goes.
 #[derive(Args)]
 pub struct WaitArgs {
     /// Give up waiting after this long: seconds, or e.g. 90s, 5m (default 10 minutes)
-    #[arg(long, value_parser = parse_duration, value_name = "SECS")]
+    #[arg(long, value_parser = parse_timeout, value_name = "SECS")]
     pub timeout: Option<Duration>,
 
     /// Where to save the video (default: <task id>.mp4)
@@ -202,6 +239,10 @@ pub struct MockServerArgs {
     /// poll, download, api or any (default: the fault's own). E.g. rate-limit:2*3@create, slow:1s*5@poll
     #[arg(long = "fault", value_parser = parse_fault, value_name = "SPEC")]
     pub faults: Vec<FaultArg>,
+
+    /// Accept requests that break a known model's own rules (field rules still apply)
+    #[arg(long)]
+    pub no_model_checks: bool,
 }
 
 /// `--shape`.
@@ -306,6 +347,36 @@ fn parse_ratio(text: &str) -> Result<RatioChoice, String> {
     Ratio::parse(text).map(RatioChoice::Fixed).map_err(|e| format!("{e}, or auto"))
 }
 
+/// `--seed`: the gateway's range, said in the error (clap alone would call `-1` an unknown flag).
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s <= SEED_MAX)
+        .ok_or_else(|| format!("seed must be an integer between 0 and {SEED_MAX}"))
+}
+
+/// `--duration`: whole seconds; which ones a model takes is checked with the rest of the request.
+fn parse_seconds(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|s| *s >= 1)
+        .ok_or_else(|| "duration must be a whole number of seconds, at least 1 (see `models`)".to_string())
+}
+
+fn parse_threshold(text: &str) -> Result<PublicFigureThreshold, String> {
+    text.trim().to_ascii_lowercase().parse().map_err(|_| "public figure threshold must be auto or low".to_string())
+}
+
+/// `--timeout`: a duration, more than zero (a zero timeout would give up on a paid task at once).
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("timeout must be more than zero (e.g. 90, 90s or 5m)".to_string()),
+        d => Ok(d),
+    }
+}
+
 /// Seconds (`90`, `1.5`) or a humantime duration (`90s`, `5m`, `250ms`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -356,6 +427,17 @@ mod tests {
             matches!(parse_outcome("fail:SAFETY.INPUT.IMAGE").unwrap(), Outcome::Fail { code, .. } if code == "SAFETY.INPUT.IMAGE")
         );
         assert!(parse_outcome("explode").is_err());
+    }
+
+    #[test]
+    fn request_flags_name_their_rule() {
+        assert!(parse_seed("-1").unwrap_err().contains("between 0 and 999999999"));
+        assert_eq!(parse_seed("999999999"), Ok(999_999_999));
+        assert!(parse_seed("1000000000").is_err());
+        assert!(parse_seconds("0").unwrap_err().contains("at least 1"));
+        assert_eq!(parse_seconds("8"), Ok(8));
+        assert!(parse_timeout("0").unwrap_err().contains("more than zero"));
+        assert!(parse_threshold("LOW").is_ok() && parse_threshold("high").is_err());
     }
 
     #[test]

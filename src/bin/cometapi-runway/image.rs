@@ -1,48 +1,75 @@
 //! `--image`: a URL passes through; a local file becomes a `data:` URI, and its pixel size
 //! feeds `--ratio auto`.
 
-use std::path::Path;
+use std::{fs::File, io::Read, path::Path};
 
 use base64::Engine;
-use cometapi_runway::Ratio;
+use cometapi_runway::{ImageFormat, Ratio, DATA_URI_MAX_BYTES};
 
 use crate::{args::RatioChoice, exit::Failure};
 
-/// Runway's limit for an image sent inline as a data URI (its docs: 5 MB; URLs may be larger).
-const DATA_URI_MAX: usize = 5 * 1024 * 1024;
-
 /// The source image, ready for the request.
 pub struct Image {
-    /// What goes into `promptImage`.
+    /// What goes into `promptImage` (or a keyframe's `uri`).
     pub prompt_image: String,
     /// Width and height, for a local file.
     pub size: Option<(u32, u32)>,
 }
 
-/// Reads `--image`: anything with a scheme is passed on as given (the library checks it is
-/// `https://` or `data:image/...`); anything else must be a local image file.
-pub fn resolve(arg: &str) -> Result<Image, Failure> {
+/// Reads `--image` / `--last-frame`: anything with a scheme is passed on as given (the library
+/// checks it); anything else must be a local image file, sent inline.
+pub fn resolve(flag: &str, arg: &str) -> Result<Image, Failure> {
     if has_scheme(arg) {
         return Ok(Image { prompt_image: arg.to_string(), size: None });
     }
-    let path = Path::new(arg);
-    let bytes = std::fs::read(path).map_err(|e| {
-        let what = if e.kind() == std::io::ErrorKind::NotFound { "not found".to_string() } else { e.to_string() };
-        Failure::usage(format!(
-            "image file {arg}: {what}; pass an https:// URL or the path of a local JPEG, PNG or WebP file"
-        ))
-    })?;
+    let bytes = read_bounded(flag, arg)?;
     local(arg, &bytes)
 }
 
-/// A local image's bytes as a data URI, with its size.
+/// The file's bytes, refusing one too large to inline before reading it whole: the size from the
+/// file system first, and never more than the limit plus one byte read (`/dev/zero` included).
+fn read_bounded(flag: &str, arg: &str) -> Result<Vec<u8>, Failure> {
+    let cannot = |e: std::io::Error| {
+        let what = if e.kind() == std::io::ErrorKind::NotFound { "not found".to_string() } else { e.to_string() };
+        Failure::usage(format!(
+            "{flag} {arg}: {what}; pass an https:// URL or the path of a local JPEG, PNG or WebP file"
+        ))
+    };
+    let too_large = |size: String| {
+        Failure::usage(format!(
+            "{flag} {arg} is {size}; an image sent inline must be at most 5 MB ({DATA_URI_MAX_BYTES} bytes): \
+             host it at an HTTPS URL and pass the URL instead"
+        ))
+    };
+    let file = File::open(Path::new(arg)).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if meta.is_dir() {
+        return Err(Failure::usage(format!("{flag} {arg} is a folder; pass an image file or an https:// URL")));
+    }
+    if meta.is_file() && meta.len() > DATA_URI_MAX_BYTES as u64 {
+        return Err(too_large(format!("{} bytes", meta.len())));
+    }
+    let mut bytes = Vec::new();
+    file.take(DATA_URI_MAX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() > DATA_URI_MAX_BYTES {
+        return Err(too_large("larger than that".to_string()));
+    }
+    Ok(bytes)
+}
+
+/// A local image's bytes as a data URI, with its size. The format comes from the bytes, whatever
+/// the file's name says.
 fn local(name: &str, bytes: &[u8]) -> Result<Image, Failure> {
-    let kind = imagesize::image_type(bytes).ok();
-    let mime = match kind {
-        Some(imagesize::ImageType::Jpeg) => "image/jpeg",
-        Some(imagesize::ImageType::Png) => "image/png",
-        Some(imagesize::ImageType::Webp) => "image/webp",
-        _ => {
+    let format = match ImageFormat::sniff(bytes) {
+        Some(format) if format.is_accepted() => format,
+        Some(format) => {
+            return Err(Failure::usage(format!(
+                "image file {name} is a {} image (whatever its extension says); Runway takes JPEG, PNG or WebP: \
+                 convert it, or pass an https:// URL of one",
+                format.name()
+            )))
+        }
+        None => {
             return Err(Failure::usage(format!(
                 "image file {name} is not a JPEG, PNG or WebP image; convert it, or pass an https:// URL"
             )))
@@ -51,24 +78,16 @@ fn local(name: &str, bytes: &[u8]) -> Result<Image, Failure> {
     let size = imagesize::blob_size(bytes).map_err(|e| {
         Failure::usage(format!("image file {name}: cannot read its size ({e}); is it a complete image?"))
     })?;
-    let prefix = format!("data:{mime};base64,");
-    let encoded_len = prefix.len() + bytes.len().div_ceil(3) * 4;
-    if encoded_len > DATA_URI_MAX {
-        return Err(Failure::usage(format!(
-            "image file {name} is {} bytes; sent inline it would exceed Runway's 5 MB data URI limit: \
-             shrink it, or host it and pass an https:// URL",
-            bytes.len()
-        )));
-    }
-    let mut prompt_image = prefix;
+    let mut prompt_image = format!("data:{};base64,", format.mime());
     base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut prompt_image);
     let (w, h) = (u32::try_from(size.width).unwrap_or(u32::MAX), u32::try_from(size.height).unwrap_or(u32::MAX));
     Ok(Image { prompt_image, size: Some((w, h)) })
 }
 
 impl Image {
-    /// The ratio to send: as given, closest to the file's shape for `auto`, or none.
-    pub fn ratio(&self, choice: Option<RatioChoice>) -> Result<Option<Ratio>, Failure> {
+    /// The ratio to send: as given, closest to the file's shape among `candidates` for `auto`,
+    /// or none.
+    pub fn ratio(&self, choice: Option<RatioChoice>, candidates: &[Ratio]) -> Result<Option<Ratio>, Failure> {
         match choice {
             None => Ok(None),
             Some(RatioChoice::Fixed(r)) => Ok(Some(r)),
@@ -79,7 +98,7 @@ impl Image {
                          pass a ratio such as 1280:720 (see `cometapi-runway ratios`)",
                     ));
                 };
-                Ratio::closest_to(w, h).map(Some).ok_or_else(|| {
+                Ratio::closest_among(w, h, candidates.iter().copied()).map(Some).ok_or_else(|| {
                     Failure::usage(format!("the image is {w}x{h} pixels; --ratio auto needs a non-empty image"))
                 })
             }
@@ -115,7 +134,7 @@ mod tests {
     #[test]
     fn urls_and_data_uris_pass_through() {
         for arg in ["https://example.com/cat.jpg", "data:image/png;base64,AAAA", "HTTP://x"] {
-            let image = resolve(arg).ok().unwrap();
+            let image = resolve("--image", arg).ok().unwrap();
             assert_eq!((image.prompt_image.as_str(), image.size), (arg, None));
         }
     }
@@ -125,13 +144,13 @@ mod tests {
         let image = local("cat.png", &png(720, 1280)).ok().unwrap();
         assert!(image.prompt_image.starts_with("data:image/png;base64,iVBORw0KGgo"), "{}", image.prompt_image);
         assert_eq!(image.size, Some((720, 1280)));
-        assert!(matches!(image.ratio(Some(RatioChoice::Auto)), Ok(Some(Ratio::X7201280))));
+        assert!(matches!(image.ratio(Some(RatioChoice::Auto), &Ratio::ALL), Ok(Some(Ratio::W720H1280))));
     }
 
     #[test]
     fn auto_ratio_needs_a_local_file() {
-        let image = resolve("https://example.com/cat.jpg").ok().unwrap();
-        let err = image.ratio(Some(RatioChoice::Auto)).err().unwrap();
+        let image = resolve("--image", "https://example.com/cat.jpg").ok().unwrap();
+        let err = image.ratio(Some(RatioChoice::Auto), &Ratio::ALL).err().unwrap();
         assert!(err.message.contains("--ratio auto"), "{}", err.message);
     }
 
@@ -139,8 +158,38 @@ mod tests {
     fn other_files_are_refused_with_what_to_do() {
         let err = local("notes.txt", b"hello").err().unwrap();
         assert!(err.message.contains("not a JPEG, PNG or WebP"), "{}", err.message);
-        let err = resolve("definitely/not/here.png").err().unwrap();
+        let err = resolve("--image", "definitely/not/here.png").err().unwrap();
         assert!(err.message.contains("not found"), "{}", err.message);
+    }
+
+    #[test]
+    fn refused_formats_are_named_whatever_the_extension() {
+        for (bytes, name) in
+            [(&b"GIF89a\x01\0\x01\0"[..], "GIF"), (b"BM\0\0\0\0", "BMP"), (b"\0\0\0\x18ftypheic\0\0", "HEIC")]
+        {
+            let err = local("cat.png", bytes).err().unwrap();
+            assert!(err.message.contains(&format!("is a {name} image")), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_file_too_large_to_inline_is_refused_before_it_is_read() {
+        let dir = std::env::temp_dir().join(format!("cometapi-runway-image-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.png");
+        let file = File::create(&big).unwrap();
+        file.set_len(DATA_URI_MAX_BYTES as u64 + 1).unwrap();
+        let err = resolve("--image", big.to_str().unwrap()).err().unwrap();
+        assert!(err.message.contains("at most 5 MB") && err.message.contains("HTTPS URL"), "{}", err.message);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_endless_device_is_read_no_further_than_the_limit() {
+        if Path::new("/dev/zero").exists() {
+            let err = resolve("--image", "/dev/zero").err().unwrap();
+            assert!(err.message.contains("at most 5 MB"), "{}", err.message);
+        }
     }
 
     #[test]

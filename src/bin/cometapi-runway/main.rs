@@ -18,6 +18,7 @@ use crate::{
     args::{Cli, Command},
     commands::Session,
     exit::Failure,
+    progress::Progress,
 };
 
 fn main() -> ExitCode {
@@ -46,13 +47,25 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let global = &cli.global;
     match &cli.command {
-        Command::Generate { request, wait } => {
-            let request = commands::request(request)?;
+        Command::Generate { request: args, wait } => {
+            let request = commands::request(args)?;
             commands::check_output(wait)?;
+            if args.check_image {
+                commands::check_images(&request, &Progress::new(global.quiet, global.verbose > 0)).await?;
+            }
+            if args.dry_run {
+                return commands::dry_run(&request);
+            }
             Session::connect(global).await?.generate(&request, wait).await
         }
-        Command::Create { request } => {
-            let request = commands::request(request)?;
+        Command::Create { request: args } => {
+            let request = commands::request(args)?;
+            if args.check_image {
+                commands::check_images(&request, &Progress::new(global.quiet, global.verbose > 0)).await?;
+            }
+            if args.dry_run {
+                return commands::dry_run(&request);
+            }
             Session::connect(global).await?.create(&request).await
         }
         Command::Status { id } => Session::connect(global).await?.status(id).await,
@@ -61,11 +74,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Session::connect(global).await?.wait(id, wait).await
         }
         Command::Ratios => {
-            output::ratios(global.json);
+            commands::ratios::run(global.json);
             Ok(())
         }
-        Command::MockServer(args) => simulator::serve(args, global.json, global.quiet).await,
-        Command::Schema => schema(global.json),
+        Command::Models => {
+            commands::models::run(global.json);
+            Ok(())
+        }
+        Command::MockServer(args) => commands::mock_server::run(args, global.json, global.quiet).await,
+        Command::Schema => commands::schema::run(global.json),
     }
 }
 
@@ -80,20 +97,6 @@ fn bad_command_line(e: clap::Error) -> ExitCode {
         output::json_line(&json!({"error": {"kind": "usage", "message": message, "exit_code": e.exit_code()}}));
     }
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
-}
-
-/// The create request's JSON Schema, from the types generated from the spec: pretty for
-/// people, one line with `--json`.
-/// The create request's JSON Schema, converted from the spec at build time (every limit and
-/// enum kept; see `cometapi_runway::schema`).
-fn schema(json: bool) -> Result<(), Failure> {
-    let value = cometapi_runway::schema::request();
-    if json {
-        output::json_line(&value);
-    } else {
-        output::text(&serde_json::to_string_pretty(&value).unwrap_or_default());
-    }
-    Ok(())
 }
 
 /// `-v`: the library's request log; `-vv`: everything it traces. Only the library's own

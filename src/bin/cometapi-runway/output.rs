@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use cometapi_runway::{Ratio, Task};
+use cometapi_runway::Task;
 use serde_json::{json, Map, Value};
 
 use crate::exit::Failure;
@@ -69,24 +69,4 @@ pub fn failure(f: &Failure, json: bool) {
         }
         json_line(&object);
     }
-}
-
-/// The ratio table, or its JSON form.
-pub fn ratios(json: bool) {
-    if json {
-        let rows: Vec<Value> = Ratio::ALL
-            .iter()
-            .map(|r| {
-                json!({"ratio": r.to_string(), "width": r.width(), "height": r.height(),
-                       "orientation": r.orientation().to_string()})
-            })
-            .collect();
-        json_line(&json!({ "ratios": rows }));
-        return;
-    }
-    let mut table = format!("{:<10} {:>5} {:>6}  {}", "RATIO", "WIDTH", "HEIGHT", "ORIENTATION");
-    for r in Ratio::ALL {
-        table.push_str(&format!("\n{:<10} {:>5} {:>6}  {}", r.to_string(), r.width(), r.height(), r.orientation()));
-    }
-    text(&table);
 }

@@ -47,6 +47,7 @@ fn generate() -> Result<(), String> {
     let out = Path::new(&out_dir);
     write_json_schemas(&value, out)?;
     error_bodies_as_bytes(&mut value);
+    null_unions_as_options(&mut value);
     let spec: openapiv3::OpenAPI =
         serde_json::from_value(value).map_err(|e| format!("{SPEC}: not a valid OpenAPI 3.0 document: {e}"))?;
     let write = |name: &str, contents: &str| {
@@ -161,6 +162,54 @@ fn ratio_enum(values: &[String]) -> Result<String, String> {
 
 fn string_list(value: &serde_norway::Value) -> Option<Vec<String>> {
     value.as_sequence()?.iter().map(|v| v.as_str().map(str::to_string)).collect()
+}
+
+/// OpenAPI 3.0 has no null type: the spec says "a task or `null`" as `anyOf: [Task, NullValue]`
+/// (`NullValue` being `nullable` with `enum: [null]`), which every validator reads right but
+/// typify turns into a struct of optional parts. For progenitor it becomes `allOf: [Task]` with
+/// `nullable: true`, which typify turns into `Option<Task>`; a field that is only ever `null`
+/// becomes a field of any value.
+fn null_unions_as_options(spec: &mut serde_json::Value) {
+    let Some(schemas) = spec.pointer("/components/schemas").and_then(|s| s.as_object()) else { return };
+    let null_only: Vec<String> = schemas
+        .iter()
+        .filter(|(_, s)| {
+            s.get("nullable") == Some(&serde_json::Value::Bool(true))
+                && s.get("enum") == Some(&serde_json::json!([null]))
+        })
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+    fn walk(node: &mut serde_json::Value, null_only: &[String]) {
+        match node {
+            serde_json::Value::Object(map) => {
+                for key in ["anyOf", "oneOf"] {
+                    let Some(serde_json::Value::Array(branches)) = map.get(key) else { continue };
+                    let is_null = |b: &serde_json::Value| {
+                        b.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| null_only.iter().any(|n| n == r))
+                    };
+                    if branches.len() == 2 && branches.iter().filter(|b| is_null(b)).count() == 1 {
+                        let other = branches.iter().find(|b| !is_null(b)).cloned().expect("two branches");
+                        map.remove(key);
+                        map.insert("allOf".into(), serde_json::json!([other]));
+                        map.insert("nullable".into(), serde_json::Value::Bool(true));
+                    }
+                }
+                // A bare "always null" field is read as any value: a decoder must stay liberal
+                // in what the gateway puts there.
+                let bare_null =
+                    map.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| null_only.iter().any(|n| n == r));
+                if bare_null {
+                    map.remove("$ref");
+                }
+                map.values_mut().for_each(|v| walk(v, null_only));
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, null_only)),
+            _ => {}
+        }
+    }
+    if let Some(schemas) = spec.pointer_mut("/components/schemas") {
+        walk(schemas, &null_only);
+    }
 }
 
 /// The spec declares its error answers `application/json` with the shapes the service sends, for

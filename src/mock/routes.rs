@@ -71,7 +71,7 @@ fn nested_error(status: StatusCode, message: &str, type_: &str, code: &str) -> R
 
 /// Gateway task error: `{"code","message","data":null}`.
 fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = types::GatewayError { code: code.to_string(), message: Some(message.to_string()) };
+    let body = types::GatewayError { code: code.to_string(), data: None, message: Some(message.to_string()) };
     let mut value = serde_json::to_value(body).expect("serialisable");
     value["data"] = Value::Null;
     json_response(status, &value)

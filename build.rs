@@ -249,6 +249,11 @@ fn write_json_schemas(spec: &serde_json::Value, out_dir: &Path) -> Result<(), St
     let defs = json_schema::components(spec);
     let mut request = json_schema::standalone("ImageToVideoRequest", &defs)
         .ok_or_else(|| format!("{SPEC}: no components.schemas.ImageToVideoRequest"))?;
+    // The model catalogue as if/then rules, so a standard validator applies each model's rules.
+    let per_model = json_schema::model_conditionals(&spec["components"]["schemas"]["ImageToVideoRequest"]["x-models"]);
+    if !per_model.is_empty() {
+        request["allOf"] = serde_json::Value::Array(per_model);
+    }
     request["$comment"] = serde_json::json!(format!(
         "The body of POST /runwayml/v1/image_to_video, converted from {SPEC} (version {}). maxLength counts \
          Unicode characters; the service counts UTF-16 code units (a character outside the BMP counts twice).",

@@ -158,3 +158,66 @@ pub fn convert(schema: &Value) -> Value {
         }
     }
 }
+
+/// The request's `x-models` catalogue as standard JSON Schema: one `if model is X then ...` per
+/// known model, with the same meaning as the crate's validator (src/catalogue.rs): its ratios
+/// and durations, its required fields, no field beyond `promptImage`, `model` and the ones it
+/// takes, and `promptImage` as one of its keyframe sets (a plain string counts as `[first]`;
+/// order within a set does not matter). A model not listed gets the field rules only.
+pub fn model_conditionals(x_models: &Value) -> Vec<Value> {
+    let Some(models) = x_models.as_object() else { return Vec::new() };
+    let strings = |v: &Value| -> Vec<Value> { v.as_array().cloned().unwrap_or_default() };
+    let mut out = Vec::new();
+    for (id, rules) in models {
+        let mut then = Map::new();
+        let mut properties = Map::new();
+        if let Some(ratios) = rules.get("ratios") {
+            properties.insert("ratio".into(), json!({"enum": strings(ratios)}));
+        }
+        if let Some(durations) = rules.get("durations") {
+            properties.insert("duration".into(), json!({"enum": strings(durations)}));
+        }
+        let mut shapes = Vec::new();
+        for set in rules.get("keyframes").and_then(Value::as_array).into_iter().flatten() {
+            let positions = strings(set);
+            if positions == [json!("first")] {
+                shapes.push(json!({"type": "string"}));
+            }
+            let contains: Vec<Value> = positions
+                .iter()
+                .map(|p| json!({"contains": {"type": "object", "required": ["position"], "properties": {"position": {"const": p}}}}))
+                .collect();
+            shapes.push(json!({
+                "type": "array",
+                "minItems": positions.len(),
+                "maxItems": positions.len(),
+                "items": {"properties": {"position": {"enum": positions}}},
+                "allOf": contains,
+            }));
+        }
+        if !shapes.is_empty() {
+            properties.insert("promptImage".into(), json!({"anyOf": shapes}));
+        }
+        then.insert("properties".into(), Value::Object(properties));
+        if let Some(requires) = rules.get("requires").filter(|r| r.as_array().is_some_and(|a| !a.is_empty())) {
+            then.insert("required".into(), requires.clone());
+        }
+        if let Some(fields) = rules.get("fields") {
+            let mut names = vec![json!("promptImage"), json!("model")];
+            for name in strings(fields).into_iter().chain(strings(rules.get("requires").unwrap_or(&Value::Null))) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            then.insert("propertyNames".into(), json!({"enum": names}));
+        }
+        let mut rule = Map::new();
+        if let Some(summary) = rules.get("summary") {
+            rule.insert("description".into(), summary.clone());
+        }
+        rule.insert("if".into(), json!({"required": ["model"], "properties": {"model": {"const": id}}}));
+        rule.insert("then".into(), Value::Object(then));
+        out.push(Value::Object(rule));
+    }
+    out
+}

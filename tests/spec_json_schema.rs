@@ -66,6 +66,77 @@ fn the_request_schema_rejects_an_unknown_ratio() {
 }
 
 #[test]
+fn the_request_schema_carries_each_known_model_rules() {
+    let v = request_validator();
+    let ok = |body: Value| assert_eq!(errors(&v, &body), Vec::<String>::new(), "{body}");
+    let refused = |body: Value| assert!(!v.is_valid(&body), "accepted {body}");
+    let first = |uri: &str| json!([{"uri": uri, "position": "first"}]);
+    let both = json!([{"uri": IMAGE, "position": "last"}, {"uri": IMAGE, "position": "first"}]);
+
+    ok(json!({"promptImage": IMAGE, "model": "gen4_turbo", "ratio": "1584:672", "duration": 7}));
+    refused(json!({"promptImage": IMAGE, "model": "gen4_turbo", "ratio": "1280:768"}));
+    refused(json!({"promptImage": IMAGE, "model": "gen4_turbo", "duration": 11}));
+    refused(json!({"promptImage": IMAGE, "model": "gen4_turbo", "audio": true}));
+    refused(json!({"promptImage": both, "model": "gen4_turbo"}));
+    ok(json!({"promptImage": first(IMAGE), "model": "gen4_turbo"}));
+    refused(json!({"promptImage": IMAGE, "model": "gen4.5", "duration": 5}));
+    ok(json!({"promptImage": IMAGE, "model": "gen4.5", "duration": 5, "promptText": "a cat"}));
+    ok(json!({"promptImage": both, "model": "veo3.1", "duration": 8, "audio": false}));
+    refused(json!({"promptImage": [{"uri": IMAGE, "position": "last"}], "model": "veo3.1"}));
+    refused(json!({"promptImage": IMAGE, "model": "veo3", "duration": 4}));
+    // A model the catalogue does not know: the field rules only.
+    ok(json!({"promptImage": IMAGE, "model": "gen9_turbo", "ratio": "1080:1920", "duration": 3, "audio": true}));
+    refused(json!({"promptImage": IMAGE, "model": "gen9_turbo", "seed": -1}));
+}
+
+#[test]
+fn the_request_schema_agrees_with_the_crate_validator() {
+    let v = request_validator();
+    let catalogue = cometapi_runway::Catalogue::builtin();
+    let images = [
+        json!(IMAGE),
+        json!([{"uri": IMAGE, "position": "first"}]),
+        json!([{"uri": IMAGE, "position": "last"}]),
+        json!([{"uri": IMAGE, "position": "first"}, {"uri": IMAGE, "position": "last"}]),
+    ];
+    let extras = [
+        json!({}),
+        json!({"promptText": "a cat"}),
+        json!({"audio": true}),
+        json!({"negativePrompt": "rain"}),
+        json!({"watermark": true}),
+        json!({"contentModeration": {"publicFigureThreshold": "low"}}),
+        json!({"promptText": "a cat", "duration": 5}),
+    ];
+    let mut models: Vec<String> = catalogue.models().iter().map(|m| m.id.clone()).collect();
+    models.push("not_in_the_catalogue".into());
+    let ratios: Vec<Value> = cometapi_runway::Ratio::ALL.iter().map(|r| json!(r.to_string())).collect();
+    let mut compared = 0;
+    for model in &models {
+        for image in &images {
+            for (i, ratio) in ratios.iter().enumerate() {
+                for duration in [2, 4, 5, 8, 10] {
+                    for extra in &extras {
+                        let mut body = json!({"promptImage": image, "model": model});
+                        if i % 2 == 0 || model == "gen4.5" {
+                            body["ratio"] = ratio.clone();
+                            body["duration"] = json!(duration);
+                        }
+                        for (k, val) in extra.as_object().unwrap() {
+                            body[k] = val.clone();
+                        }
+                        let crate_says = catalogue.check(&body, true).is_ok();
+                        assert_eq!(v.is_valid(&body), crate_says, "{body}: the crate says {crate_says}");
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+}
+
+#[test]
 fn the_request_schema_accepts_the_spec_request_examples() {
     let v = request_validator();
     let examples = media_examples(&spec())

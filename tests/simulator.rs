@@ -166,13 +166,19 @@ async fn create_requires_the_runway_version_header() {
     let err: Value = response.json().await.unwrap();
     assert!(err["error"].as_str().unwrap().contains("X-Runway-Version"), "{err}");
 
-    let response = raw_create_with_version(&server, "yesterday").await;
-    assert_eq!(response.status(), 400);
+    for version in ["yesterday", "2024-13-06", "2024-11-00", "2024/11/06", " "] {
+        let response = raw_create_with_version(&server, version).await;
+        assert_eq!(response.status(), 400, "{version:?}");
+        let err: Value = response.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains("X-Runway-Version"), "{err}");
+    }
     assert_eq!(server.tasks_created(), 0);
+    // What both official SDKs send.
+    assert_eq!(raw_create_with_version(&server, "2024-11-06").await.status(), 200);
 
     // The library always sends it.
     fast(&server).create(&request()).await.unwrap();
-    assert_eq!(server.tasks_created(), 1);
+    assert_eq!(server.tasks_created(), 2);
 }
 
 #[tokio::test]

@@ -224,7 +224,9 @@ fn check_version(headers: &HeaderMap) -> Result<(), String> {
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !date_like {
+    // A calendar date, not just its shape: month 01-12, day 01-31.
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(0);
+    if !date_like || !(1..=12).contains(&number(5..7)) || !(1..=31).contains(&number(8..10)) {
         return Err(format!("Invalid X-Runway-Version header {text:?}: expected a version such as 2024-11-06"));
     }
     Ok(())

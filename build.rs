@@ -12,6 +12,8 @@
 
 use std::{env, fs, path::Path, process};
 
+#[path = "build/json_schema.rs"]
+mod json_schema;
 #[path = "src/model_rules.rs"]
 #[allow(dead_code)]
 mod model_rules;
@@ -24,6 +26,7 @@ fn main() {
     println!("cargo:rerun-if-changed={SPEC}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/model_rules.rs");
+    println!("cargo:rerun-if-changed=build/json_schema.rs");
 
     if let Err(message) = generate() {
         // `cargo:warning` shows in every cargo front-end; the exit fails the build.
@@ -37,11 +40,16 @@ fn main() {
 
 fn generate() -> Result<(), String> {
     let text = fs::read_to_string(SPEC).map_err(|e| format!("{SPEC}: cannot read: {e}"))?;
-    let spec: openapiv3::OpenAPI =
-        serde_norway::from_str(&text).map_err(|e| format!("{SPEC}: not a valid OpenAPI 3.0 document: {e}"))?;
+    let mut value: serde_json::Value =
+        serde_norway::from_str(&text).map_err(|e| format!("{SPEC}: not valid YAML: {e}"))?;
     let raw: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| format!("{SPEC}: {e}"))?;
     let out_dir = env::var("OUT_DIR").map_err(|e| format!("OUT_DIR: {e}"))?;
     let out = Path::new(&out_dir);
+    write_json_schemas(&value, out)?;
+    error_bodies_as_bytes(&mut value);
+    null_unions_as_options(&mut value);
+    let spec: openapiv3::OpenAPI =
+        serde_json::from_value(value).map_err(|e| format!("{SPEC}: not a valid OpenAPI 3.0 document: {e}"))?;
     let write = |name: &str, contents: &str| {
         fs::write(out.join(name), contents).map_err(|e| format!("{}: cannot write: {e}", out.join(name).display()))
     };
@@ -154,6 +162,110 @@ fn ratio_enum(values: &[String]) -> Result<String, String> {
 
 fn string_list(value: &serde_norway::Value) -> Option<Vec<String>> {
     value.as_sequence()?.iter().map(|v| v.as_str().map(str::to_string)).collect()
+}
+
+/// OpenAPI 3.0 has no null type: the spec says "a task or `null`" as `anyOf: [Task, NullValue]`
+/// (`NullValue` being `nullable` with `enum: [null]`), which every validator reads right but
+/// typify turns into a struct of optional parts. For progenitor it becomes `allOf: [Task]` with
+/// `nullable: true`, which typify turns into `Option<Task>`; a field that is only ever `null`
+/// becomes a field of any value.
+fn null_unions_as_options(spec: &mut serde_json::Value) {
+    let Some(schemas) = spec.pointer("/components/schemas").and_then(|s| s.as_object()) else { return };
+    let null_only: Vec<String> = schemas
+        .iter()
+        .filter(|(_, s)| {
+            s.get("nullable") == Some(&serde_json::Value::Bool(true))
+                && s.get("enum") == Some(&serde_json::json!([null]))
+        })
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+    fn walk(node: &mut serde_json::Value, null_only: &[String]) {
+        match node {
+            serde_json::Value::Object(map) => {
+                for key in ["anyOf", "oneOf"] {
+                    let Some(serde_json::Value::Array(branches)) = map.get(key) else { continue };
+                    let is_null = |b: &serde_json::Value| {
+                        b.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| null_only.iter().any(|n| n == r))
+                    };
+                    if branches.len() == 2 && branches.iter().filter(|b| is_null(b)).count() == 1 {
+                        let other = branches.iter().find(|b| !is_null(b)).cloned().expect("two branches");
+                        map.remove(key);
+                        map.insert("allOf".into(), serde_json::json!([other]));
+                        map.insert("nullable".into(), serde_json::Value::Bool(true));
+                    }
+                }
+                // A bare "always null" field is read as any value: a decoder must stay liberal
+                // in what the gateway puts there.
+                let bare_null =
+                    map.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| null_only.iter().any(|n| n == r));
+                if bare_null {
+                    map.remove("$ref");
+                }
+                map.values_mut().for_each(|v| walk(v, null_only));
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, null_only)),
+            _ => {}
+        }
+    }
+    if let Some(schemas) = spec.pointer_mut("/components/schemas") {
+        walk(schemas, &null_only);
+    }
+}
+
+/// The spec declares its error answers `application/json` with the shapes the service sends, for
+/// every other tool. The thin layer reads error bodies itself, because proxies in front answer
+/// with HTML pages and empty bodies too (src/client.rs `api_error`): progenitor gets them as raw
+/// bytes, so a body that is not JSON never turns an API error into a decode error.
+fn error_bodies_as_bytes(spec: &mut serde_json::Value) {
+    fn raw(response: &mut serde_json::Value) {
+        if let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut()) {
+            if let Some(media) = content.shift_remove("application/json") {
+                content.insert("application/octet-stream".into(), media);
+            }
+        }
+    }
+    let is_error = |status: &str| status.starts_with('4') || status.starts_with('5') || status == "default";
+    if let Some(responses) = spec.pointer_mut("/components/responses").and_then(|r| r.as_object_mut()) {
+        // Shared responses are only used for errors here; a success response is inline.
+        responses.values_mut().for_each(raw);
+    }
+    if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+            for operation in item.values_mut() {
+                let Some(responses) = operation.get_mut("responses").and_then(|r| r.as_object_mut()) else { continue };
+                for (status, response) in responses.iter_mut() {
+                    if is_error(status) {
+                        raw(response);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `request.schema.json` (what `schema` prints) and `components.schema.json` (every component
+/// schema under `$defs`), as JSON Schema 2020-12 converted from the spec: see build/json_schema.rs.
+fn write_json_schemas(spec: &serde_json::Value, out_dir: &Path) -> Result<(), String> {
+    let defs = json_schema::components(spec);
+    let mut request = json_schema::standalone("ImageToVideoRequest", &defs)
+        .ok_or_else(|| format!("{SPEC}: no components.schemas.ImageToVideoRequest"))?;
+    // The model catalogue as if/then rules, so a standard validator applies each model's rules.
+    let per_model = json_schema::model_conditionals(&spec["components"]["schemas"]["ImageToVideoRequest"]["x-models"]);
+    if !per_model.is_empty() {
+        request["allOf"] = serde_json::Value::Array(per_model);
+    }
+    request["$comment"] = serde_json::json!(format!(
+        "The body of POST /runwayml/v1/image_to_video, converted from {SPEC} (version {}). maxLength counts \
+         Unicode characters; the service counts UTF-16 code units (a character outside the BMP counts twice).",
+        spec.pointer("/info/version").and_then(|v| v.as_str()).unwrap_or("?")
+    ));
+    let all = serde_json::json!({"$schema": json_schema::DIALECT, "$defs": defs});
+    for (name, doc) in [("request.schema.json", &request), ("components.schema.json", &all)] {
+        let text = serde_json::to_string_pretty(doc).expect("JSON values serialise");
+        let path = out_dir.join(name);
+        fs::write(&path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn quote_path(path: &str) -> proc_macro2::TokenStream {

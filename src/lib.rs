@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+// docs.rs builds with `--cfg docsrs` on nightly: feature-gated items show their feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ mod poll;
 mod ratio;
 mod request;
 mod retry;
+pub mod schema;
 mod task;
 mod wait;
 
@@ -51,4 +54,5 @@ pub use task::{Shape, Task, TaskStatus};
 pub use wait::{UpdateCallback, WaitOptions};
 
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;

@@ -49,10 +49,12 @@ impl Sim {
     }
 }
 
-/// Short timelines: a task is visible after one poll and done after ~80 ms.
+/// Short timelines: a task is visible after one poll (count-based, not the default 1 s window)
+/// and done after ~80 ms.
 fn quick() -> MockServerBuilder {
     MockServer::builder()
         .api_key("sk-cli-test")
+        .not_found_polls(1)
         .pending_for(Duration::from_millis(20))
         .running_for(Duration::from_millis(60))
 }
@@ -596,6 +598,84 @@ fn schema_describes_the_create_request() {
         for field in ["promptText", "seed", "duration", "ratio", "watermark"] {
             assert!(v["properties"][field].is_object(), "{field} missing: {v}");
         }
+    }
+}
+
+/// `mock-server ARGS` started in the background: the child (stop it with `kill`) and the
+/// base URL and key it printed.
+fn spawn_mock_server(args: &[&str]) -> (std::process::Child, String, String) {
+    let mut child = std::process::Command::new(BIN)
+        .args(["--json", "mock-server"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let v = one_json_object(line.as_bytes());
+    (child, v["base_url"].as_str().unwrap().to_string(), v["api_key"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn mock_server_flags_set_shape_visibility_outcome_and_faults() {
+    let (mut child, url, key) = spawn_mock_server(&[
+        "--shape",
+        "plain",
+        "--not-found-polls",
+        "1",
+        "--pending-for",
+        "0s",
+        "--running-for",
+        "20ms",
+        "--outcome",
+        "fail:SAFETY.INPUT.IMAGE",
+        "--fault",
+        "rate-limit:7@create",
+    ]);
+    let result = std::panic::catch_unwind(|| {
+        let rt = Runtime::new().unwrap();
+        rt.block_on(async {
+            let http = reqwest::Client::new();
+            let create = || {
+                http.post(format!("{url}/runwayml/v1/image_to_video"))
+                    .bearer_auth(&key)
+                    .header("X-Runway-Version", "2024-11-06")
+                    .json(&serde_json::json!({"promptImage": "https://example.com/cat.jpg", "model": "gen3a_turbo"}))
+                    .send()
+            };
+            let limited = create().await.unwrap();
+            assert_eq!((limited.status().as_u16(), limited.headers()["retry-after"].to_str().unwrap()), (429, "7"));
+            let id: Value = create().await.unwrap().json().await.unwrap();
+            let poll =
+                || http.get(format!("{url}/runwayml/v1/tasks/{}", id["id"].as_str().unwrap())).bearer_auth(&key).send();
+            assert_eq!(poll().await.unwrap().status(), 400, "one task_not_exist poll");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            for _ in 0..2 {
+                let task: Value = poll().await.unwrap().json().await.unwrap();
+                assert_eq!(task["status"], "FAILED", "plain every time: {task}");
+                assert_eq!(task["failureCode"], "SAFETY.INPUT.IMAGE", "{task}");
+            }
+        });
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[test]
+fn mock_server_rejects_malformed_flags() {
+    for args in [
+        &["mock-server", "--shape", "square"][..],
+        &["mock-server", "--fault", "teapot"],
+        &["mock-server", "--outcome", "explode"],
+        &["mock-server", "--invisible-for", "1s", "--not-found-polls", "2"],
+    ] {
+        let dir = tempdir();
+        bare(dir.path()).args(args).assert().code(2);
     }
 }
 

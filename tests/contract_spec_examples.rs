@@ -51,7 +51,7 @@ fn examples(spec: &Value) -> Vec<Example> {
 
 fn examples_of(schema: &str) -> Vec<Example> {
     let all = examples(&common::spec());
-    let known = ["ImageToVideoRequest", "CreateTaskResponse", "TaskResponse", "ErrorBody"];
+    let known = ["ImageToVideoRequest", "CreateTaskResponse", "TaskResponse", "ErrorBody", "(inline)"];
     for e in &all {
         assert!(known.contains(&e.schema.as_str()), "no check for the example at {} ({})", e.at, e.schema);
     }
@@ -146,6 +146,10 @@ fn task_examples_decode_into_a_task_with_a_known_status() {
     assert_eq!(plain.output, ["https://cdn.example.com/output.mp4"]);
     let envelope = task_at("envelope_pending");
     assert_eq!((envelope.status, envelope.shape, envelope.progress), (TaskStatus::Pending, Shape::Envelope, Some(0.0)));
+    // `data.data: null` (no upstream task yet) is valid and read from the gateway's record.
+    let submitted = task_at("envelope_submitted");
+    assert_eq!((submitted.status, submitted.shape), (TaskStatus::Pending, Shape::Envelope));
+    assert_eq!(submitted.id, "3d957031-9a2a-45e2-9dc7-bc8513059c50");
 }
 
 #[test]
@@ -169,4 +173,17 @@ fn schema_level_examples_pass_validation() {
         spec["components"]["schemas"]["PromptImage"]["oneOf"][0]["example"].as_str().expect("the promptImage example");
 
     ImageToVideo::new(image).build().unwrap();
+}
+
+#[test]
+fn html_error_page_examples_are_read_as_errors_without_a_code() {
+    // The only inline-schema examples: the pages proxies in front send (`text/html`).
+    let found = examples_of("(inline)");
+    assert!(!found.is_empty(), "an HTML error page example");
+    for Example { at, value, .. } in found {
+        assert!(at.contains("/text/html/"), "{at}");
+        let page = value.as_str().unwrap_or_else(|| panic!("{at}: a page is text"));
+        assert!(page.starts_with("<html"), "{at}");
+        assert_eq!(decode_error_body(page.as_bytes()), (None, None), "{at}");
+    }
 }

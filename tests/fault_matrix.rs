@@ -611,6 +611,12 @@ mod simulated {
     use super::*;
     use cometapi_runway::mock::{Fault, MockServer, MockServerBuilder, Route};
 
+    /// A simulator whose tasks are visible from their second poll (count-based): the waits here
+    /// have a short `task_not_exist` grace, shorter than the simulator's default 1 s window.
+    fn sim() -> MockServerBuilder {
+        MockServer::builder().not_found_polls(1)
+    }
+
     async fn start(builder: MockServerBuilder) -> (MockServer, Client) {
         let server =
             builder.pending_for(Duration::from_millis(10)).running_for(Duration::from_millis(30)).start().await;
@@ -631,7 +637,7 @@ mod simulated {
     #[tokio::test]
     async fn rate_limit_with_retry_after_on_create() {
         let fault = Fault::RateLimit { times: 2, retry_after: Some(30) };
-        let (server, client) = start(MockServer::builder().fault_on(Route::Create, fault)).await;
+        let (server, client) = start(sim().fault_on(Route::Create, fault)).await;
         let started = Instant::now();
         let task = client.generate(&request()).await.unwrap();
 
@@ -642,8 +648,7 @@ mod simulated {
 
     #[tokio::test]
     async fn rate_limit_without_retry_after_on_every_route() {
-        let (server, client) =
-            start(MockServer::builder().fault(Fault::RateLimit { times: 3, retry_after: None })).await;
+        let (server, client) = start(sim().fault(Fault::RateLimit { times: 3, retry_after: None })).await;
         let task = client.generate(&request()).await.unwrap();
 
         assert_eq!(task.status, TaskStatus::Succeeded);
@@ -654,7 +659,7 @@ mod simulated {
     async fn server_errors_on_poll() {
         for status in [500, 502, 503, 504] {
             let fault = Fault::ServerError { status, times: 2, on: Route::Poll };
-            let (server, client) = start(MockServer::builder().fault(fault)).await;
+            let (server, client) = start(sim().fault(fault)).await;
             let task = client.generate(&request()).await.unwrap();
 
             assert_eq!(task.status, TaskStatus::Succeeded, "{status}");
@@ -666,7 +671,7 @@ mod simulated {
     async fn server_error_on_create_loses_the_answer_and_is_not_retried() {
         for status in [500, 502, 503, 504] {
             let fault = Fault::ServerError { status, times: 1, on: Route::Create };
-            let (server, client) = start(MockServer::builder().fault(fault)).await;
+            let (server, client) = start(sim().fault(fault)).await;
             let err = client.create(&request()).await.unwrap_err();
 
             assert_eq!(err.status(), Some(status), "{err:?}");
@@ -678,9 +683,8 @@ mod simulated {
 
     #[tokio::test]
     async fn garbage_and_html_on_poll() {
-        let builder = MockServer::builder()
-            .fault(Fault::GarbageBody { times: 2 })
-            .fault(Fault::HtmlErrorPage { status: 502, times: 2 });
+        let builder =
+            sim().fault(Fault::GarbageBody { times: 2 }).fault(Fault::HtmlErrorPage { status: 502, times: 2 });
         let (server, client) = start(builder).await;
         let task = client.generate(&request()).await.unwrap();
 
@@ -690,8 +694,7 @@ mod simulated {
 
     #[tokio::test]
     async fn garbage_on_create_is_a_decode_error_not_a_retry() {
-        let (server, client) =
-            start(MockServer::builder().fault_on(Route::Create, Fault::GarbageBody { times: 1 })).await;
+        let (server, client) = start(sim().fault_on(Route::Create, Fault::GarbageBody { times: 1 })).await;
         let err = client.create(&request()).await.unwrap_err();
 
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
@@ -701,7 +704,7 @@ mod simulated {
     #[tokio::test]
     async fn slow_create_times_out_without_retry() {
         let fault = Fault::Slow { delay: Duration::from_secs(2), times: 1 };
-        let (server, client) = start(MockServer::builder().fault_on(Route::Create, fault)).await;
+        let (server, client) = start(sim().fault_on(Route::Create, fault)).await;
         let err = client.create(&request()).await.unwrap_err();
 
         assert!(matches!(err, Error::Transport { timeout: true, .. }), "{err:?}");
@@ -710,22 +713,28 @@ mod simulated {
 
     #[tokio::test]
     async fn task_not_exist_briefly() {
-        let (server, client) = start(MockServer::builder().not_found_polls(4)).await;
+        let (server, client) = start(sim().not_found_polls(4)).await;
         let task = client.generate(&request()).await.unwrap();
 
         assert_eq!(task.status, TaskStatus::Succeeded);
         assert_eq!(server.tasks_created(), 1);
+
+        // By time since creation, as the real route does it: within the grace, ridden out.
+        let (server, client) = start(MockServer::builder().invisible_for(Duration::from_millis(100))).await;
+        let task = client.generate(&request()).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert!(server.requests_on(Route::Poll).len() >= 2);
     }
 
     #[tokio::test]
     async fn failed_and_cancelled() {
         let failed = cometapi_runway::mock::Outcome::fail("SAFETY.INPUT.IMAGE", "flagged");
-        let (server, client) = start(MockServer::builder().outcome(failed)).await;
+        let (server, client) = start(sim().outcome(failed)).await;
         let err = client.generate(&request()).await.unwrap_err();
         assert!(matches!(err, Error::TaskFailed { .. }) && err.code() == Some("SAFETY.INPUT.IMAGE"), "{err:?}");
         assert_eq!(server.tasks_created(), 1);
 
-        let (server, client) = start(MockServer::builder().outcome(cometapi_runway::mock::Outcome::Cancel)).await;
+        let (server, client) = start(sim().outcome(cometapi_runway::mock::Outcome::Cancel)).await;
         let err = client.generate(&request()).await.unwrap_err();
         assert!(matches!(err, Error::TaskCancelled { .. }), "{err:?}");
         assert_eq!(server.tasks_created(), 1);
@@ -734,7 +743,7 @@ mod simulated {
     #[tokio::test]
     async fn output_url_that_fails() {
         let fault = Fault::ServerError { status: 404, times: 1, on: Route::Download };
-        let (server, client) = start(MockServer::builder().fault(fault)).await;
+        let (server, client) = start(sim().fault(fault)).await;
         let dir = tempfile::tempdir().unwrap();
         let task = client.generate(&request()).await.unwrap();
         let err = client.download(&task.output[0], dir.path().join("out.mp4")).await.unwrap_err();

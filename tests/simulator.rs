@@ -166,13 +166,61 @@ async fn create_requires_the_runway_version_header() {
     let err: Value = response.json().await.unwrap();
     assert!(err["error"].as_str().unwrap().contains("X-Runway-Version"), "{err}");
 
-    let response = raw_create_with_version(&server, "yesterday").await;
-    assert_eq!(response.status(), 400);
+    for version in ["yesterday", "2024-13-06", "2024-11-00", "2024/11/06", " "] {
+        let response = raw_create_with_version(&server, version).await;
+        assert_eq!(response.status(), 400, "{version:?}");
+        let err: Value = response.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains("X-Runway-Version"), "{err}");
+    }
     assert_eq!(server.tasks_created(), 0);
+    // What both official SDKs send.
+    assert_eq!(raw_create_with_version(&server, "2024-11-06").await.status(), 200);
 
     // The library always sends it.
     fast(&server).create(&request()).await.unwrap();
-    assert_eq!(server.tasks_created(), 1);
+    assert_eq!(server.tasks_created(), 2);
+}
+
+#[tokio::test]
+async fn create_requires_a_json_content_type() {
+    let server = MockServer::start().await;
+    let body = json!({"promptImage": IMAGE, "model": "gen3a_turbo"}).to_string();
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        let mut request = http()
+            .post(create_url(&server))
+            .bearer_auth(server.api_key())
+            .header("X-Runway-Version", VERSION)
+            .body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400, "{content_type:?}");
+        let err: Value = response.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains("application/json"), "{err}");
+    }
+    assert_eq!(server.tasks_created(), 0);
+
+    for content_type in ["application/json; charset=utf-8", "Application/JSON"] {
+        let response = http()
+            .post(create_url(&server))
+            .bearer_auth(server.api_key())
+            .header("X-Runway-Version", VERSION)
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{content_type}");
+    }
+}
+
+#[tokio::test]
+async fn create_checks_the_key_before_the_version_and_content_type() {
+    let server = MockServer::start().await;
+    let response = http().post(create_url(&server)).body("x").send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "invalid_api_key");
 }
 
 async fn raw_create_with_version(server: &MockServer, version: &str) -> reqwest::Response {
@@ -339,6 +387,38 @@ async fn unknown_ids_and_the_first_polls_answer_task_not_exist() {
     assert_eq!(task.status, TaskStatus::Succeeded);
     let answers = server.requests_on(Route::Poll).len();
     assert!(answers >= 3, "{answers}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fresh_task_is_invisible_for_a_window_after_creation_however_many_polls() {
+    let server =
+        MockServer::builder().invisible_for(Duration::from_millis(1000)).shape(ResponseShape::Plain).start().await;
+    let id = raw_create_ok(&server).await;
+    for _ in 0..5 {
+        assert_eq!(raw_poll(&server, &id).await, (400, task_not_exist_body()));
+        tokio::time::sleep(Duration::from_millis(150)).await; // 750 ms in all
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (status, body) = raw_poll(&server, &id).await;
+    assert_eq!((status, body["id"].as_str()), (200, Some(id.as_str())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_first_poll_sees_the_task_at_once() {
+    // The official SDKs poll first after about 6 s: by then the real route knows the task.
+    let server = MockServer::builder().shape(ResponseShape::Plain).start().await;
+    let id = raw_create_ok(&server).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (status, body) = raw_poll(&server, &id).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("SUCCEEDED")));
+}
+
+#[tokio::test]
+async fn count_and_window_setters_replace_each_other() {
+    let s = Scenario::default().not_found_polls(3);
+    assert_eq!((s.not_found_polls, s.invisible_for), (3, Duration::ZERO));
+    let s = s.invisible_for(Duration::from_millis(200));
+    assert_eq!((s.not_found_polls, s.invisible_for), (0, Duration::from_millis(200)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -856,7 +936,8 @@ async fn fault_defaults_and_route_matching_are_as_documented() {
 #[tokio::test]
 async fn defaults_are_as_documented() {
     let s = Scenario::default();
-    assert_eq!(s.not_found_polls, 1);
+    assert_eq!(s.invisible_for, Duration::from_secs(1));
+    assert_eq!(s.not_found_polls, 0);
     assert_eq!(s.pending_for, Duration::from_millis(30));
     assert_eq!(s.running_for, Duration::from_millis(100));
     assert!(s.report_progress);

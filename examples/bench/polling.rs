@@ -104,6 +104,13 @@ async fn wait(task: &SimTask, policy: &PollPolicy, learned: &Learned) -> Outcome
         tokio::time::sleep_until(if last { deadline } else { Instant::now() + pause }).await;
         let elapsed = started.elapsed();
         polls += 1;
+        // BENCH_TRACE=1: each wait's poll times, and the task's start and finish.
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            eprint!(" {:.1}", elapsed.as_secs_f64());
+            if matches!(task.observe(elapsed.as_secs_f64()), Seen::Succeeded) {
+                eprintln!("  | start {:.1} finish {:.1}", task.pending, task.finish());
+            }
+        }
         match task.observe(elapsed.as_secs_f64()) {
             Seen::Succeeded => {
                 let learned = Some((state.started(), state.finished(elapsed)));

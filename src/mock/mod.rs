@@ -5,15 +5,17 @@
 //!
 //! - `POST /runwayml/v1/image_to_video` checks `Authorization: Bearer <key>` (401 with the
 //!   gateway's OpenAI-style body `{"error":{"message","type","code":"invalid_api_key"}}`),
-//!   requires `X-Runway-Version` (400 `{"error":"..."}` naming the header), validates the body
+//!   requires `X-Runway-Version` as a `YYYY-MM-DD` date (400 `{"error":"..."}` naming the
+//!   header) and a JSON `Content-Type` (400 `{"error":"..."}` otherwise), validates the body
 //!   with the crate's own [`Catalogue`](crate::Catalogue) — the field rules for every model
 //!   (images, `seed` 0..=999999999, `promptText` 1..=512 UTF-16 units, ...) and a known model's
 //!   own rules (ratios, durations, keyframes, required and accepted fields) unless
 //!   [`Scenario::check_models`] is off; 400 `{"error":"..."}` naming the field otherwise — and
 //!   answers `{"id":"<uuid>"}`. Unknown models are accepted.
 //! - `GET /runwayml/v1/tasks/{id}` checks the key (`X-Runway-Version` optional). An unknown id,
-//!   and each task's first [`Scenario::not_found_polls`] polls, answer HTTP 400
-//!   `{"code":"task_not_exist","message":"task_not_exist","data":null}`. Then the task is
+//!   and a task in the [`Scenario::invisible_for`] window after its creation (default 1 s; or,
+//!   count-based, its first [`Scenario::not_found_polls`] polls), answer HTTP 400
+//!   `{"code":"task_not_exist","message":"task_not_exist","data":null}`. Meanwhile the task is
 //!   `PENDING` for [`Scenario::pending_for`] (after creation), `RUNNING` with `progress` rising
 //!   from 0 to 1 over [`Scenario::running_for`], then ends as [`Scenario::outcome`] says. Answers
 //!   come in Runway's plain shape, CometAPI's envelope (`QUEUED`/`IN_PROGRESS`/`SUCCESS`/`FAILURE`,
@@ -104,8 +106,8 @@ impl Drop for MockServer {
 }
 
 impl MockServer {
-    /// Starts a simulator with the defaults: key `mock-key`, 1 `task_not_exist` poll, 30 ms
-    /// pending, 100 ms running with progress, success, alternating shapes, no faults.
+    /// Starts a simulator with the defaults: key `mock-key`, invisible (`task_not_exist`) for 1 s
+    /// after creation, 30 ms pending, 100 ms running with progress, success, alternating shapes, no faults.
     ///
     /// # Panics
     /// If no loopback port can be bound (use [`MockServerBuilder::try_start`] to handle that).
@@ -300,6 +302,12 @@ impl MockServerBuilder {
     /// See [`Scenario::not_found_polls`].
     pub fn not_found_polls(mut self, n: u32) -> Self {
         self.scenario = self.scenario.not_found_polls(n);
+        self
+    }
+
+    /// See [`Scenario::invisible_for`].
+    pub fn invisible_for(mut self, d: Duration) -> Self {
+        self.scenario = self.scenario.invisible_for(d);
         self
     }
 

@@ -71,7 +71,7 @@ fn nested_error(status: StatusCode, message: &str, type_: &str, code: &str) -> R
 
 /// Gateway task error: `{"code","message","data":null}`.
 fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = types::GatewayError { code: code.to_string(), message: Some(message.to_string()) };
+    let body = types::GatewayError { code: code.to_string(), data: None, message: Some(message.to_string()) };
     let mut value = serde_json::to_value(body).expect("serialisable");
     value["data"] = Value::Null;
     json_response(status, &value)
@@ -196,20 +196,21 @@ async fn create(
         return delayed(pick.delay, fault_response(&fault)).await;
     }
     let model_rules = lock(&state).scenario.check_models;
-    let response = match check_version(&headers).and_then(|()| validate(&body, model_rules)) {
-        Err(message) => plain_error(StatusCode::BAD_REQUEST, message),
-        Ok(()) => {
-            let mut guard = lock(&state);
-            let id = guard.create_task();
-            // A server error on create is answered after the task exists: the id is lost.
-            let lost = guard.take_faults(Route::Create, false, answered_after_create);
-            drop(guard);
-            match lost.answer {
-                Some(fault) => fault_response(&fault),
-                None => json_response(StatusCode::OK, &types::CreateTaskResponse { id }),
+    let response =
+        match check_version(&headers).and_then(|()| check_json(&headers)).and_then(|()| validate(&body, model_rules)) {
+            Err(message) => plain_error(StatusCode::BAD_REQUEST, message),
+            Ok(()) => {
+                let mut guard = lock(&state);
+                let id = guard.create_task();
+                // A server error on create is answered after the task exists: the id is lost.
+                let lost = guard.take_faults(Route::Create, false, answered_after_create);
+                drop(guard);
+                match lost.answer {
+                    Some(fault) => fault_response(&fault),
+                    None => json_response(StatusCode::OK, &types::CreateTaskResponse { id }),
+                }
             }
-        }
-    };
+        };
     delayed(pick.delay, response).await
 }
 
@@ -228,10 +229,23 @@ fn check_version(headers: &HeaderMap) -> Result<(), String> {
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !date_like {
+    // A calendar date, not just its shape: month 01-12, day 01-31.
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(0);
+    if !date_like || !(1..=12).contains(&number(5..7)) || !(1..=31).contains(&number(8..10)) {
         return Err(format!("Invalid X-Runway-Version header {text:?}: expected a version such as 2024-11-06"));
     }
     Ok(())
+}
+
+/// `Content-Type: application/json` (parameters such as `charset` allowed; `+json` types too).
+fn check_json(headers: &HeaderMap) -> Result<(), String> {
+    let given = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    let essence = given.as_deref().map(|v| v.split(';').next().unwrap_or("").trim());
+    match essence {
+        Some(t) if t == "application/json" || (t.starts_with("application/") && t.ends_with("+json")) => Ok(()),
+        Some(t) => Err(format!("Unsupported Content-Type {t:?}: send the body as application/json")),
+        None => Err("Missing Content-Type: send the body as application/json".to_string()),
+    }
 }
 
 /// Validates a create body the way the service does, with the crate's own catalogue: the field
@@ -269,15 +283,13 @@ async fn poll(
             match guard.tasks.get_mut(&id) {
                 None => Some(task_not_exist()),
                 Some(task) => {
-                    task.polls += 1;
-                    if task.polls <= task.not_found_polls {
+                    if !task.poll_at(Instant::now()) {
                         Some(task_not_exist())
                     } else {
-                        let visible = task.polls - task.not_found_polls;
                         let envelope = match task.shape {
                             ResponseShape::Plain => false,
                             ResponseShape::Envelope => true,
-                            ResponseShape::Alternating => visible % 2 == 0,
+                            ResponseShape::Alternating => task.visible_polls % 2 == 0,
                         };
                         let runway = runway_task(task, &base_url, Instant::now());
                         Some(if envelope {

@@ -13,8 +13,9 @@ use std::time::Duration;
 /// use std::time::Duration;
 /// use cometapi_runway::mock::{Outcome, ResponseShape, Scenario};
 ///
+/// assert_eq!(Scenario::default().invisible_for, Duration::from_secs(1));
 /// let scenario = Scenario::default()
-///     .not_found_polls(2)
+///     .not_found_polls(2) // count-based instead of the default 1 s window
 ///     .pending_for(Duration::from_millis(10))
 ///     .running_for(Duration::from_millis(50))
 ///     .outcome(Outcome::fail("SAFETY.INPUT.IMAGE", "The image was flagged"))
@@ -24,7 +25,14 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Scenario {
-    /// The first this many polls of each task answer HTTP 400 `task_not_exist` (default 1).
+    /// For this long after its creation a task is not visible yet: its polls answer HTTP 400
+    /// `task_not_exist`, like the real route in the moments after a create (default 1 s). The
+    /// task's timeline runs meanwhile (it may already be done when it becomes visible).
+    pub invisible_for: Duration,
+    /// The first this many polls of each task answer HTTP 400 `task_not_exist`, however late they
+    /// come (default 0): the count-based alternative to [`Scenario::invisible_for`], for tests
+    /// that want an exact number of such answers. When both are set, a poll is answered
+    /// `task_not_exist` while either holds.
     pub not_found_polls: u32,
     /// How long a task stays `THROTTLED` right after creation, before `PENDING` (default 0).
     pub throttled_for: Duration,
@@ -56,7 +64,8 @@ pub struct Scenario {
 impl Default for Scenario {
     fn default() -> Self {
         Scenario {
-            not_found_polls: 1,
+            invisible_for: Duration::from_secs(1),
+            not_found_polls: 0,
             throttled_for: Duration::ZERO,
             pending_for: Duration::from_millis(30),
             running_for: Duration::from_millis(100),
@@ -78,9 +87,19 @@ impl Scenario {
         self
     }
 
-    /// The first `n` polls of each task answer `task_not_exist`.
+    /// The first `n` polls of each task answer `task_not_exist`, and no time window applies
+    /// (sets [`Scenario::invisible_for`] to zero): an exact count, whenever the polls come.
     pub fn not_found_polls(mut self, n: u32) -> Self {
         self.not_found_polls = n;
+        self.invisible_for = Duration::ZERO;
+        self
+    }
+
+    /// A task answers `task_not_exist` until `d` after its creation, and no poll count applies
+    /// (sets [`Scenario::not_found_polls`] to zero).
+    pub fn invisible_for(mut self, d: Duration) -> Self {
+        self.invisible_for = d;
+        self.not_found_polls = 0;
         self
     }
 
@@ -226,7 +245,8 @@ impl Route {
 /// Faults are tried in the order they were added; a request gets at most one answering fault
 /// (the first one that still has `times` left), plus any [`Fault::Slow`] delay. Requests
 /// answered by a fault never reach the task: they do not count as polls (for
-/// [`Scenario::not_found_polls`] or the alternating shape).
+/// [`Scenario::not_found_polls`] or the alternating shape); the [`Scenario::invisible_for`]
+/// window runs on regardless.
 ///
 /// Default routes ([`Fault::default_route`]), overridable with [`Scenario::fault_on`]:
 ///

@@ -68,6 +68,9 @@ pub(crate) struct TaskRecord {
     pub created_wall: SystemTime,
     /// Polls that reached this task (faulted ones excluded).
     pub polls: u32,
+    /// Polls answered with the task (not `task_not_exist`): the alternating shape counts these.
+    pub visible_polls: u32,
+    pub invisible_for: Duration,
     pub not_found_polls: u32,
     pub throttled_for: Duration,
     pub pending_for: Duration,
@@ -96,6 +99,18 @@ pub(crate) enum Phase {
 }
 
 impl TaskRecord {
+    /// Counts a poll that reached the task and says whether it sees the task (`false`: the
+    /// answer is `task_not_exist`, by poll count or by the time since creation).
+    pub fn poll_at(&mut self, now: Instant) -> bool {
+        self.polls += 1;
+        let hidden =
+            self.polls <= self.not_found_polls || now.saturating_duration_since(self.created) < self.invisible_for;
+        if !hidden {
+            self.visible_polls += 1;
+        }
+        !hidden
+    }
+
     pub fn phase_at(&self, now: Instant) -> Phase {
         let elapsed = now.saturating_duration_since(self.created);
         if elapsed < self.throttled_for {
@@ -225,6 +240,8 @@ impl State {
             created: Instant::now(),
             created_wall: SystemTime::now(),
             polls: 0,
+            visible_polls: 0,
+            invisible_for: s.invisible_for,
             not_found_polls: s.not_found_polls,
             throttled_for: s.throttled_for,
             pending_for: s.pending_for,

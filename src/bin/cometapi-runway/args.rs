@@ -6,7 +6,10 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use cometapi_runway::{PublicFigureThreshold, Ratio, DEFAULT_RUNWAY_VERSION, SEED_MAX};
+use cometapi_runway::{
+    mock::{Fault, Outcome, ResponseShape, Route},
+    PublicFigureThreshold, Ratio, DEFAULT_RUNWAY_VERSION, SEED_MAX,
+};
 
 use crate::exit::EXIT_CODES_HELP;
 
@@ -244,6 +247,7 @@ pub struct BatchArgs {
     pub download_idle_timeout: Option<Duration>,
 }
 
+/// How the standalone simulator behaves. Every task takes these; times count from its creation.
 #[derive(Args)]
 pub struct MockServerArgs {
     /// Port on 127.0.0.1 (0 picks a free one)
@@ -254,6 +258,22 @@ pub struct MockServerArgs {
     #[arg(long, default_value = "mock-key", value_name = "KEY")]
     pub key: String,
 
+    /// Poll answers' shape: Runway's plain task, CometAPI's envelope, or both in turn
+    #[arg(long, value_enum, default_value = "alternating", value_name = "SHAPE")]
+    pub shape: ShapeArg,
+
+    /// A new task answers 400 task_not_exist for this long after its creation
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub invisible_for: Duration,
+
+    /// Instead of --invisible-for: each task's first N polls answer task_not_exist, however late
+    #[arg(long, value_name = "N", conflicts_with = "invisible_for")]
+    pub not_found_polls: Option<u32>,
+
+    /// How long each task stays THROTTLED before PENDING
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub throttled_for: Duration,
+
     /// How long each task stays PENDING
     #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
     pub pending_for: Duration,
@@ -262,9 +282,111 @@ pub struct MockServerArgs {
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub running_for: Duration,
 
+    /// RUNNING answers carry no progress
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// How tasks end: succeed, fail (or fail:FAILURE.CODE), cancel, or never (RUNNING forever)
+    #[arg(long, default_value = "succeed", value_parser = parse_outcome, value_name = "OUTCOME")]
+    pub outcome: Outcome,
+
+    /// Inject a fault (repeatable): KIND[:ARG][*TIMES][@ROUTE] with KIND rate-limit[:RETRY_AFTER_SECS],
+    /// server-error[:STATUS], garbage, html[:STATUS] or slow:DURATION; TIMES default 1; ROUTE create,
+    /// poll, download, api or any (default: the fault's own). E.g. rate-limit:2*3@create, slow:1s*5@poll
+    #[arg(long = "fault", value_parser = parse_fault, value_name = "SPEC")]
+    pub faults: Vec<FaultArg>,
+
     /// Accept requests that break a known model's own rules (field rules still apply)
     #[arg(long)]
     pub no_model_checks: bool,
+}
+
+/// `--shape`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ShapeArg {
+    Plain,
+    Envelope,
+    Alternating,
+}
+
+impl From<ShapeArg> for ResponseShape {
+    fn from(shape: ShapeArg) -> Self {
+        match shape {
+            ShapeArg::Plain => ResponseShape::Plain,
+            ShapeArg::Envelope => ResponseShape::Envelope,
+            ShapeArg::Alternating => ResponseShape::Alternating,
+        }
+    }
+}
+
+/// One `--fault`: the fault, and the route it is aimed at if not its default.
+#[derive(Clone)]
+pub struct FaultArg {
+    pub fault: Fault,
+    pub route: Option<Route>,
+}
+
+fn parse_outcome(text: &str) -> Result<Outcome, String> {
+    let (kind, arg) = match text.trim().split_once(':') {
+        Some((kind, arg)) => (kind, Some(arg)),
+        None => (text.trim(), None),
+    };
+    match (kind, arg) {
+        ("succeed", None) => Ok(Outcome::Succeed),
+        ("cancel", None) => Ok(Outcome::Cancel),
+        ("never", None) => Ok(Outcome::NeverFinish),
+        ("fail", None) => Ok(Outcome::fail("INTERNAL.BAD_OUTPUT.CODE01", "The output did not pass quality checks")),
+        ("fail", Some(code)) if !code.is_empty() => Ok(Outcome::fail(code, format!("The task failed ({code})"))),
+        _ => Err("expected succeed, fail, fail:CODE, cancel or never".to_string()),
+    }
+}
+
+fn parse_fault(text: &str) -> Result<FaultArg, String> {
+    let usage = "expected KIND[:ARG][*TIMES][@ROUTE], e.g. rate-limit:2*3@create";
+    let (rest, route) = match text.trim().rsplit_once('@') {
+        Some((rest, route)) => {
+            let route = match route {
+                "create" => Route::Create,
+                "poll" => Route::Poll,
+                "download" => Route::Download,
+                "api" => Route::Api,
+                "any" => Route::Any,
+                other => return Err(format!("unknown route {other:?}: expected create, poll, download, api or any")),
+            };
+            (rest, Some(route))
+        }
+        None => (text.trim(), None),
+    };
+    let (rest, times) = match rest.rsplit_once('*') {
+        Some((rest, times)) => (rest, times.parse::<u32>().map_err(|_| format!("invalid count {times:?}: {usage}"))?),
+        None => (rest, 1),
+    };
+    let (kind, arg) = match rest.split_once(':') {
+        Some((kind, arg)) => (kind, Some(arg)),
+        None => (rest, None),
+    };
+    let status = |default: u16| -> Result<u16, String> {
+        match arg {
+            None => Ok(default),
+            Some(a) => a.parse::<u16>().ok().filter(|s| (100..=599).contains(s)).ok_or(format!("invalid status {a:?}")),
+        }
+    };
+    let fault = match kind {
+        "rate-limit" => {
+            let retry_after =
+                arg.map(|a| a.parse::<u64>().map_err(|_| format!("invalid Retry-After {a:?}"))).transpose()?;
+            Fault::RateLimit { times, retry_after }
+        }
+        "server-error" => Fault::ServerError { status: status(500)?, times, on: route.unwrap_or(Route::Poll) },
+        "garbage" if arg.is_none() => Fault::GarbageBody { times },
+        "html" => Fault::HtmlErrorPage { status: status(502)?, times },
+        "slow" => {
+            let delay = parse_duration(arg.ok_or(format!("slow needs a delay, e.g. slow:2s: {usage}"))?)?;
+            Fault::Slow { delay, times }
+        }
+        _ => return Err(format!("unknown fault {text:?}: {usage}")),
+    };
+    Ok(FaultArg { fault, route })
 }
 
 /// `--ratio`: a fixed ratio, or one derived from the image.
@@ -334,6 +456,33 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn fault_specs_read_kind_argument_count_and_route() {
+        let f = parse_fault("rate-limit:2*3@create").unwrap();
+        assert_eq!(f.fault, Fault::RateLimit { times: 3, retry_after: Some(2) });
+        assert_eq!(f.route, Some(Route::Create));
+        let f = parse_fault("server-error:502@create").unwrap();
+        assert_eq!(f.fault, Fault::ServerError { status: 502, times: 1, on: Route::Create });
+        assert_eq!(parse_fault("garbage*2").unwrap().fault, Fault::GarbageBody { times: 2 });
+        assert_eq!(parse_fault("html").unwrap().fault, Fault::HtmlErrorPage { status: 502, times: 1 });
+        let f = parse_fault("slow:250ms*4@poll").unwrap();
+        assert_eq!(f.fault, Fault::Slow { delay: Duration::from_millis(250), times: 4 });
+        assert!(parse_fault("slow").is_err());
+        assert!(parse_fault("teapot").is_err());
+        assert!(parse_fault("html:999").is_err());
+        assert!(parse_fault("garbage@moon").is_err());
+    }
+
+    #[test]
+    fn outcomes_read_their_names() {
+        assert_eq!(parse_outcome("cancel").unwrap(), Outcome::Cancel);
+        assert_eq!(parse_outcome("never").unwrap(), Outcome::NeverFinish);
+        assert!(
+            matches!(parse_outcome("fail:SAFETY.INPUT.IMAGE").unwrap(), Outcome::Fail { code, .. } if code == "SAFETY.INPUT.IMAGE")
+        );
+        assert!(parse_outcome("explode").is_err());
     }
 
     #[test]

@@ -4,24 +4,36 @@ use cometapi_runway::mock::MockServer;
 use serde_json::json;
 
 use crate::{
-    args::MockServerArgs,
+    args::{FaultArg, MockServerArgs},
     exit::{Code, Failure},
     output,
 };
 
 /// `mock-server`: serves until Ctrl-C, after printing where and with which key.
 pub async fn run(args: &MockServerArgs, json: bool, quiet: bool) -> Result<(), Failure> {
-    let server = MockServer::builder()
+    let mut builder = MockServer::builder()
         .api_key(args.key.clone())
         .port(args.port)
+        .shape(args.shape.into())
+        .invisible_for(args.invisible_for)
+        .throttled_for(args.throttled_for)
         .pending_for(args.pending_for)
         .running_for(args.running_for)
-        .check_models(!args.no_model_checks)
-        .try_start()
-        .await
-        .map_err(|e| {
-            Failure::new(Code::Api, "io", format!("cannot listen on 127.0.0.1:{}: {e}; try another --port", args.port))
-        })?;
+        .report_progress(!args.no_progress)
+        .outcome(args.outcome.clone())
+        .check_models(!args.no_model_checks);
+    if let Some(n) = args.not_found_polls {
+        builder = builder.not_found_polls(n);
+    }
+    for FaultArg { fault, route } in &args.faults {
+        builder = match route {
+            Some(route) => builder.fault_on(*route, fault.clone()),
+            None => builder.fault(fault.clone()),
+        };
+    }
+    let server = builder.try_start().await.map_err(|e| {
+        Failure::new(Code::Api, "io", format!("cannot listen on 127.0.0.1:{}: {e}; try another --port", args.port))
+    })?;
     // The key is printed on purpose: it is the simulator's own, never the user's COMETAPI_KEY.
     if json {
         output::json_line(&json!({"base_url": server.base_url(), "api_key": server.api_key()}));

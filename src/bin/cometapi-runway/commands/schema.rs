@@ -1,16 +1,11 @@
 //! `schema`: the JSON Schema of the create request.
 
-use crate::{
-    exit::{Code, Failure},
-    output,
-};
+use crate::{exit::Failure, output};
 
-/// The create request's JSON Schema, from the types generated from the spec: pretty for
-/// people, one line with `--json`.
+/// The create request's JSON Schema, converted from the spec at build time (every limit and
+/// enum kept; see `cometapi_runway::schema`): pretty for people, one line with `--json`.
 pub fn run(json: bool) -> Result<(), Failure> {
-    let schema = schemars::schema_for!(cometapi_runway::types::ImageToVideoRequest);
-    let value = serde_json::to_value(&schema)
-        .map_err(|e| Failure::new(Code::Api, "error", format!("cannot render the schema: {e}")))?;
+    let value = cometapi_runway::schema::request();
     if json {
         output::json_line(&value);
     } else {

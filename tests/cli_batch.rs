@@ -350,3 +350,55 @@ fn sigkill_at_random_moments_never_pays_twice_nor_leaves_a_partial_file() {
     assert!(files.iter().all(|f| std::fs::read(f).unwrap() == SAMPLE_MP4), "every file whole");
     assert!(leftovers(&out_dir).is_empty(), "{:?}", leftovers(&out_dir));
 }
+
+#[test]
+fn mock_server_limits_creates_and_expires_output_urls_when_asked() {
+    let mut child = StdCommand::new(BIN)
+        .args(["--json", "mock-server", "--create-rate", "1:1", "--output-url-ttl", "200ms"])
+        .args(["--invisible-for", "0s", "--pending-for", "0s", "--running-for", "50ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let address: Value = serde_json::from_str(&line).unwrap();
+    let rt = Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let result = rt.block_on(async {
+        use cometapi_runway::{Client, DownloadOptions, Error, ImageToVideo, RetryPolicy};
+        let client = Client::builder()
+            .api_key(address["api_key"].as_str().unwrap())
+            .base_url(address["base_url"].as_str().unwrap())
+            .allow_insecure_http(true)
+            .retry_policy(RetryPolicy::none())
+            .wait_options(MockServer::wait_options())
+            .build()
+            .unwrap();
+        let request = ImageToVideo::new("https://example.com/a.jpg");
+        let id = client.create(&request).await.unwrap();
+        let limited = client.create(&request).await.unwrap_err();
+        assert!(
+            matches!(limited, Error::Api { status: 429, retry_after: Some(d), .. } if d >= Duration::from_secs(1)),
+            "{limited:?}"
+        );
+        let task = client.wait(&id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let stale = client.download(&task.output[0], dir.path().join("stale.mp4")).await.unwrap_err();
+        assert!(stale.is_expired_output(), "{stale:?}");
+        client.download_output(&task, dir.path().join("a.mp4"), &DownloadOptions::default()).await.unwrap()
+    });
+    assert_eq!(result, SAMPLE_MP4.len() as u64);
+}
+
+/// A child process that dies with the test, whatever the test's outcome.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -299,6 +299,35 @@ pub struct MockServerArgs {
     /// Accept requests that break a known model's own rules (field rules still apply)
     #[arg(long)]
     pub no_model_checks: bool,
+
+    /// Allow this many creates per second, in bursts of up to BURST (default: one second's worth);
+    /// more answer 429 with Retry-After
+    #[arg(long, value_parser = parse_create_rate, value_name = "PER_SEC[:BURST]")]
+    pub create_rate: Option<(f64, u32)>,
+
+    /// Output URLs stop working this long after the poll that gave them (403); a new poll gives
+    /// fresh ones
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub output_url_ttl: Option<Duration>,
+}
+
+/// `--create-rate 5` or `--create-rate 5:20`.
+fn parse_create_rate(text: &str) -> Result<(f64, u32), String> {
+    let (rate, burst) = match text.split_once(':') {
+        Some((rate, burst)) => (rate, Some(burst)),
+        None => (text, None),
+    };
+    let rate: f64 = rate.trim().parse().map_err(|_| format!("{rate:?} is not a number of creates per second"))?;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err("the create rate must be more than 0 per second".into());
+    }
+    let burst = match burst {
+        Some(b) => {
+            b.trim().parse::<u32>().ok().filter(|b| *b > 0).ok_or_else(|| format!("burst {b:?} must be 1 or more"))?
+        }
+        None => (rate.ceil() as u32).max(1),
+    };
+    Ok((rate, burst))
 }
 
 /// `--shape`.

@@ -22,6 +22,12 @@ pub async fn run(args: &MockServerArgs, json: bool, quiet: bool) -> Result<(), F
         .report_progress(!args.no_progress)
         .outcome(args.outcome.clone())
         .check_models(!args.no_model_checks);
+    if let Some((rate, burst)) = args.create_rate {
+        builder = builder.create_rate_limit(rate, burst);
+    }
+    if let Some(ttl) = args.output_url_ttl {
+        builder = builder.output_url_ttl(ttl);
+    }
     if let Some(n) = args.not_found_polls {
         builder = builder.not_found_polls(n);
     }

@@ -30,7 +30,7 @@ fn journal(dir: &Path) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn a_batch_saves_every_item_once_and_journals_each_step() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().not_found_polls(1).start().await;
     let dir = tempfile::tempdir().unwrap();
     let results = run(&server, items(dir.path(), 5), BatchOptions::default().journal(journal(dir.path()))).await;
 
@@ -48,7 +48,7 @@ async fn a_batch_saves_every_item_once_and_journals_each_step() {
 
 #[tokio::test]
 async fn a_rerun_skips_saved_items_and_pays_for_nothing() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().not_found_polls(1).start().await;
     let dir = tempfile::tempdir().unwrap();
     let options = || BatchOptions::default().journal(journal(dir.path()));
     run(&server, items(dir.path(), 3), options()).await;
@@ -62,7 +62,7 @@ async fn a_rerun_skips_saved_items_and_pays_for_nothing() {
 
 #[tokio::test]
 async fn a_changed_item_is_a_new_item_and_a_missing_file_is_fetched_again_from_its_task() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().not_found_polls(1).start().await;
     let dir = tempfile::tempdir().unwrap();
     let options = || BatchOptions::default().journal(journal(dir.path()));
     run(&server, items(dir.path(), 2), options()).await;
@@ -78,8 +78,11 @@ async fn a_changed_item_is_a_new_item_and_a_missing_file_is_fetched_again_from_i
 
 #[tokio::test]
 async fn an_item_whose_create_answer_was_lost_is_uncertain_and_not_created_again_unless_asked() {
-    let server =
-        MockServer::builder().fault(Fault::ServerError { status: 502, times: 1, on: Route::Create }).start().await;
+    let server = MockServer::builder()
+        .not_found_polls(1)
+        .fault(Fault::ServerError { status: 502, times: 1, on: Route::Create })
+        .start()
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let options = || BatchOptions::default().journal(journal(dir.path()));
 
@@ -98,7 +101,7 @@ async fn an_item_whose_create_answer_was_lost_is_uncertain_and_not_created_again
 
 #[tokio::test]
 async fn a_second_run_on_the_same_journal_is_refused() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().not_found_polls(1).start().await;
     let dir = tempfile::tempdir().unwrap();
     let client = server.client().build().unwrap();
     let _running = client.batch(items(dir.path(), 1), BatchOptions::default().journal(journal(dir.path()))).unwrap();
@@ -108,7 +111,7 @@ async fn a_second_run_on_the_same_journal_is_refused() {
 
 #[tokio::test]
 async fn rate_limited_creates_are_paced_and_no_item_fails() {
-    let server = MockServer::builder().create_rate_limit(20.0, 2).start().await;
+    let server = MockServer::builder().not_found_polls(1).create_rate_limit(100.0, 6).start().await;
     let dir = tempfile::tempdir().unwrap();
     let results = run(&server, items(dir.path(), 12), BatchOptions::default().concurrency(8)).await;
 
@@ -121,7 +124,7 @@ async fn rate_limited_creates_are_paced_and_no_item_fails() {
 #[tokio::test]
 async fn a_failed_task_is_resubmitted_once_with_a_new_seed_only_if_a_retry_may_help() {
     for (code, expected_tasks) in [("INTERNAL.BAD_OUTPUT.CODE01", 2), ("SAFETY.INPUT.IMAGE", 1), ("ASSET.INVALID", 1)] {
-        let server = MockServer::builder().outcome(Outcome::fail(code, "no")).start().await;
+        let server = MockServer::builder().not_found_polls(1).outcome(Outcome::fail(code, "no")).start().await;
         let dir = tempfile::tempdir().unwrap();
         let item = BatchItem::new(ImageToVideo::new("https://example.com/a.jpg").seed(7), dir.path().join("a.mp4"));
         let results = run(&server, vec![item], BatchOptions::default().resubmit_failed(true)).await;
@@ -138,7 +141,7 @@ async fn a_failed_task_is_resubmitted_once_with_a_new_seed_only_if_a_retry_may_h
 
 #[tokio::test]
 async fn without_resubmit_failed_a_failed_task_is_not_paid_for_twice() {
-    let server = MockServer::builder().outcome(Outcome::fail("INTERNAL", "oops")).start().await;
+    let server = MockServer::builder().not_found_polls(1).outcome(Outcome::fail("INTERNAL", "oops")).start().await;
     let dir = tempfile::tempdir().unwrap();
     let results = run(&server, items(dir.path(), 1), BatchOptions::default().journal(journal(dir.path()))).await;
     assert!(matches!(&results[0].outcome, BatchOutcome::Failed(e) if e.retry_may_help()), "{results:?}");
@@ -149,7 +152,7 @@ async fn without_resubmit_failed_a_failed_task_is_not_paid_for_twice() {
 
 #[tokio::test]
 async fn an_expired_output_url_is_refreshed_by_polling_the_task_again() {
-    let server = MockServer::builder().output_url_ttl(Duration::from_millis(50)).start().await;
+    let server = MockServer::builder().not_found_polls(1).output_url_ttl(Duration::from_millis(50)).start().await;
     let dir = tempfile::tempdir().unwrap();
     let client = server.client().build().unwrap();
     let task = client.generate(&ImageToVideo::new("https://example.com/a.jpg")).await.unwrap();
@@ -167,6 +170,7 @@ async fn an_expired_output_url_is_refreshed_by_polling_the_task_again() {
 #[tokio::test]
 async fn stopping_a_batch_creates_nothing_more_and_leaves_rendering_tasks_to_a_rerun() {
     let server = MockServer::builder()
+        .not_found_polls(1)
         .running_for(Duration::from_secs(30))
         .fault_on(Route::Create, Fault::Slow { delay: Duration::from_millis(80), times: 100 })
         .start()
@@ -190,4 +194,16 @@ async fn stopping_a_batch_creates_nothing_more_and_leaves_rendering_tasks_to_a_r
     assert!(results
         .iter()
         .all(|r| r.is_ok() || r.task_id.is_some() || matches!(r.outcome, BatchOutcome::NotStarted { .. })));
+}
+
+#[tokio::test]
+async fn a_download_cut_short_by_a_killed_run_leaves_no_partial_file_after_the_rerun() {
+    let server = MockServer::builder().not_found_polls(1).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // What a SIGKILL mid-download leaves: the temporary file no destructor removed.
+    let partial = dir.path().join(".cometapi-download-AbC123.part");
+    std::fs::write(&partial, b"half a vid").unwrap();
+    let results = run(&server, items(dir.path(), 1), BatchOptions::default().journal(journal(dir.path()))).await;
+    assert!(results[0].is_ok(), "{results:?}");
+    assert!(!partial.exists());
 }

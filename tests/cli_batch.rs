@@ -65,6 +65,7 @@ impl Sim {
 fn quick() -> MockServerBuilder {
     MockServer::builder()
         .api_key("sk-batch")
+        .not_found_polls(1)
         .pending_for(Duration::from_millis(20))
         .running_for(Duration::from_millis(80))
 }
@@ -313,16 +314,17 @@ fn server_text_reaches_the_terminal_without_control_characters() {
 /// last run finish: no item paid for twice, every video whole, no partial file anywhere.
 #[test]
 fn sigkill_at_random_moments_never_pays_twice_nor_leaves_a_partial_file() {
-    const ITEMS: usize = 6;
-    const KILLS: usize = 12;
+    const ITEMS: usize = 10;
+    const KILLS: usize = 16;
     let sim = Sim::start(
         MockServer::builder()
             .api_key("sk-batch")
+            .not_found_polls(1)
             .pending_for(Duration::from_millis(30))
-            .running_for(Duration::from_millis(150))
+            .running_for(Duration::from_millis(250))
             // Slow answers widen the windows a kill can fall into (create sent, answer not yet read).
-            .fault_on(Route::Create, Fault::Slow { delay: Duration::from_millis(40), times: 1000 })
-            .fault_on(Route::Download, Fault::Slow { delay: Duration::from_millis(30), times: 1000 }),
+            .fault_on(Route::Create, Fault::Slow { delay: Duration::from_millis(80), times: 1000 })
+            .fault_on(Route::Download, Fault::Slow { delay: Duration::from_millis(60), times: 1000 }),
     );
     let dir = tempfile::tempdir().unwrap();
     let input = write_csv(dir.path(), ITEMS);
@@ -331,7 +333,7 @@ fn sigkill_at_random_moments_never_pays_twice_nor_leaves_a_partial_file() {
     let mut rng = StdRng::seed_from_u64(0x5eed_0011);
     for _ in 0..KILLS {
         let mut child = sim.spawn(dir.path(), &args);
-        std::thread::sleep(Duration::from_millis(rng.random_range(5..450)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..300)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         assert!(sim.server.tasks_created() <= ITEMS, "a task was paid for twice");

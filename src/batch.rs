@@ -497,20 +497,18 @@ impl Run {
                 return result;
             }
         }
-        let mut attempts = record.tasks.len();
+        // An intent never answered counts as an attempt: that task may exist.
+        let mut attempts = record.tasks.len() + usize::from(record.uncertain);
         let mut task_id = match (&record.saved, record.open_task()) {
             // Saved once, but the file is gone or not whole: fetch it again from the same task.
             (Some((task, _, _)), _) => Some(task.clone()),
             (None, Some(task)) => Some(task.to_string()),
-            (None, None) => match record.failed.last() {
-                // The task failed: poll it once more, for its failure (and a resubmit if asked).
-                Some((task, _)) => Some(task.clone()),
-                None if record.uncertain && !self.options.resubmit_uncertain => {
-                    result.outcome = BatchOutcome::Uncertain { error: None };
-                    return result;
-                }
-                None => None,
-            },
+            (None, None) if record.uncertain && !self.options.resubmit_uncertain => {
+                result.outcome = BatchOutcome::Uncertain { error: None };
+                return result;
+            }
+            // The task failed: poll it once more, for its failure (and a resubmit if asked).
+            (None, None) => record.failed.last().map(|(task, _)| task.clone()),
         };
         let mut request = item.request.clone();
         loop {
@@ -541,10 +539,6 @@ impl Run {
                     let old = request.build().ok().and_then(|b| b.seed);
                     request = request.seed(new_seed(old.map(|s| s as u64)));
                     attempts = attempts.max(1);
-                }
-                Err(Error::Io { .. }) if self.stopper.is_stopped() => {
-                    result.outcome = BatchOutcome::Interrupted;
-                    return result;
                 }
                 Err(e) => {
                     result.outcome = BatchOutcome::Failed(e);

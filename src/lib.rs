@@ -26,7 +26,7 @@ pub use config::{Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_RUNWAY_VERSION
 pub use download::{DownloadOptions, DownloadProgress};
 pub use error::Error;
 pub use generated::types;
-pub use learn::{kind, Expected, Learned};
+pub use learn::{Expected, Learned};
 pub use poll::{PollPolicy, PollState};
 pub use ratio::Orientation;
 pub use request::{ImageToVideo, Model, DURATIONS, PROMPT_TEXT_MAX_UTF16, SEED_MAX};

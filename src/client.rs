@@ -152,7 +152,7 @@ impl PollRoute {
 fn task_kind(body: &types::ImageToVideoRequest) -> String {
     let json = serde_json::to_value(body).unwrap_or_default();
     let model = json.get("model").and_then(|m| m.as_str()).unwrap_or("?");
-    crate::learn::kind(model, json.get("duration").and_then(|d| d.as_u64()).and_then(|d| u32::try_from(d).ok()))
+    crate::Learned::kind(model, json.get("duration").and_then(|d| d.as_u64()).and_then(|d| u32::try_from(d).ok()))
 }
 
 /// The task in a decoded poll answer; an envelope without one (`task_not_exist` on 200) is an

@@ -39,7 +39,7 @@ const ENOUGH: usize = 3;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Learned {
-    /// Per kind, as [`kind`] names it.
+    /// Per kind, as [`Learned::kind`] names it.
     kinds: BTreeMap<String, Samples>,
     /// Every task, whatever its kind: for a task whose kind is not known (waited on by id).
     all: Samples,
@@ -78,15 +78,19 @@ pub struct Expected {
     pub finish: f64,
 }
 
-/// The kind of a task for learning: its model and video duration (`"gen4_turbo/10"`).
-pub fn kind(model: &str, duration: Option<u32>) -> String {
-    match duration {
-        Some(d) => format!("{model}/{d}"),
-        None => model.to_string(),
-    }
-}
-
 impl Learned {
+    /// The kind of a task, as learned: its model and video duration (`"gen4_turbo/10"`).
+    ///
+    /// ```
+    /// assert_eq!(cometapi_runway::Learned::kind("gen4_turbo", Some(10)), "gen4_turbo/10");
+    /// ```
+    pub fn kind(model: &str, duration: Option<u32>) -> String {
+        match duration {
+            Some(d) => format!("{model}/{d}"),
+            None => model.to_string(),
+        }
+    }
+
     /// Remembers a task that finished: when it was first seen running (if it was) and when it
     /// finished, in seconds since waiting began. Nonsense times (negative, NaN, started after
     /// finished) are ignored.

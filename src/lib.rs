@@ -43,7 +43,7 @@ pub use image::{
     check_image, check_image_host, ImageFormat, ImageHostReport, DATA_URI_MAX_BYTES, IMAGE_URL_MAX_BYTES,
     IMAGE_URL_MAX_CHARS,
 };
-pub use learn::{kind, Expected, Learned};
+pub use learn::{Expected, Learned};
 pub use model_rules::ModelRules;
 pub use poll::{PollPolicy, PollState};
 pub use ratio::Orientation;

@@ -1,6 +1,6 @@
 //! When to poll next. With progress reports: a least-squares line through the recent reports
-//! predicts the finish; a poll lands just before it while the prediction is doubtful, then one
-//! just after it. Without them: a cadence shaped like render times (rare polls early, tighter
+//! predicts the finish; a poll lands just before it while the prediction is doubtful and the
+//! finish far, then one just after it. Without them: a cadence shaped like render times (rare polls early, tighter
 //! ones while most renders finish, relaxed ones for outliers). What the client learned from
 //! earlier tasks of the kind ([`Expected`]) places the first poll where such tasks have started
 //! and gives the pace from a single report. Never faster than a floor, always with jitter.
@@ -23,11 +23,12 @@ pub use crate::learn::Expected;
 /// - `task_not_exist` means the task was only just created: it is polled again after 1 s, 2 s,
 ///   4 s…;
 /// - once the task reports progress while running: from one report, the pace since its start
-///   (bracketed by the polls around it, or learned) and a poll halfway to the earliest finish
-///   it allows; from two, a line through the recent reports predicts when progress reaches 1,
-///   and the next poll lands just before that while the prediction is doubtful, then once just
-///   after it (so a finished video is seen within about a second, with few polls); a task
-///   past its predicted finish is re-checked at the floor, backing off;
+///   (bracketed by the polls around it, or learned) and a poll 70 % of the way to the earliest
+///   finish it allows; from two, a line through the recent reports predicts when progress
+///   reaches 1, and while the finish is doubtful and more than 6 s away the next poll lands
+///   just before it; then one poll 0.5 s after the predicted finish (so a finished video is
+///   seen within about a second, with few polls); a task past its predicted finish is
+///   re-checked at the floor, backing off;
 /// - without progress, polls next at about 15 s (renders take tens of seconds), then every 7.5 s
 ///   tightening to 4 s by three minutes (when most renders have finished), relaxing to 10 s past
 ///   six minutes;
@@ -81,6 +82,8 @@ const SECOND_SAMPLE: Duration = Duration::from_secs(6);
 /// With one progress report and nothing learned, the start is guessed halfway between the polls
 /// around it only if they are at most this far apart (seconds).
 const START_BRACKET: f64 = 4.0;
+/// How far towards the earliest finish one report allows the next poll goes.
+const FIRST_PACE_REACH: f64 = 0.7;
 /// A single report below this (a task only just started) says too little of its pace.
 const FIRST_PACE_MIN: f64 = 0.05;
 /// An ETA poll aims this far (plus one standard error of the prediction) before the predicted
@@ -88,7 +91,10 @@ const FIRST_PACE_MIN: f64 = 0.05;
 const ETA_LEAD: f64 = 0.5;
 /// A poll aimed at the finish itself comes this long after it (seconds): a prediction from close
 /// reports is good to a fraction of a second.
-const FINISH_MARGIN: f64 = 0.3;
+const FINISH_MARGIN: f64 = 0.5;
+/// An approach closer than this (seconds) to the predicted finish is not worth a poll of its
+/// own: the next one is aimed at the finish.
+const APPROACH_MIN: f64 = 6.0;
 /// A prediction this sure (one standard error, seconds) is polled at its finish at once.
 const FINISH_SPREAD: f64 = 1.0;
 /// However far away the finish, poll at least this often: a task may still fail or be cancelled.
@@ -246,15 +252,16 @@ impl PollPolicy {
             Some(eta) => {
                 let ahead = eta.finish - elapsed;
                 let approach = ahead - eta.spread - ETA_LEAD;
-                if ahead > 0.0 && approach >= ahead / 2.0 && eta.spread > FINISH_SPREAD {
-                    // Far yet: land just before the finish, for a last, close reading of the pace.
+                let far = |aim: f64| aim >= APPROACH_MIN;
+                if ahead > 0.0 && eta.spread > FINISH_SPREAD && approach >= ahead / 2.0 && far(approach) {
+                    // Far yet and doubtful: land just before the finish, for a close reading.
                     self.earlier(secs(approach.min(ETA_MAX_PAUSE.as_secs_f64())))
-                } else if ahead > 0.0 && eta.spread <= ahead.min(FINISH_SPREAD.max(ahead / 2.0)) {
+                } else if ahead > 0.0 && eta.spread > ahead && far(ahead / 2.0) {
+                    // A prediction too doubtful to approach: halve the distance.
+                    self.earlier(secs((ahead / 2.0).min(ETA_MAX_PAUSE.as_secs_f64())))
+                } else if ahead > 0.0 {
                     // Close or sure enough: poll once, just after the finish.
                     secs((ahead + FINISH_MARGIN).min(ETA_MAX_PAUSE.as_secs_f64()))
-                } else if ahead > 0.0 {
-                    // A doubtful prediction halves the distance rather than collapsing to the floor.
-                    self.earlier(secs((ahead / 2.0).min(ETA_MAX_PAUSE.as_secs_f64())))
                 } else {
                     // Overdue: re-check soon, then less eagerly the longer the prediction has
                     // been wrong (a task parked at 99 % should not be polled every second).
@@ -262,9 +269,11 @@ impl PollPolicy {
                 }
             }
             None if state.progress.len() == 1 => match first_pace(state) {
-                // Halfway to a finish predicted from one report: far enough for a good rate, not
-                // past the finish however wrong the guess of the start.
-                Some(finish) => self.earlier(secs(((finish - elapsed) / 2.0).min(ETA_MAX_PAUSE.as_secs_f64()))),
+                // Most of the way to the earliest finish one report allows: far enough for a good
+                // rate, not past the finish however wrong the guess of the start.
+                Some(finish) => {
+                    self.earlier(secs(((finish - elapsed) * FIRST_PACE_REACH).min(ETA_MAX_PAUSE.as_secs_f64())))
+                }
                 None => self.spread(SECOND_SAMPLE),
             },
             // `task_not_exist`: the task was only just created; look again soon, then less often.
@@ -476,6 +485,19 @@ mod tests {
     }
 
     #[test]
+    fn a_doubtful_prediction_close_to_its_finish_is_polled_at_the_finish_not_crept_up_on() {
+        // 3 s to go, a spread of about 1.5 s: an approach would land 1 s before, then another;
+        // one poll just after the predicted finish does it.
+        let p = PollPolicy::default().jitter(0.0);
+        let progress = [(90.0, 0.89), (93.0, 0.935), (94.0, 0.94), (97.0, 0.97)];
+        let eta = estimate(&samples(&progress)).unwrap();
+        let ahead = eta.finish - 97.0;
+        assert!(ahead < APPROACH_MIN && eta.spread > FINISH_SPREAD, "{eta:?}");
+        let d = p.next_delay(&state(8, 97.0, &progress)).as_secs_f64();
+        assert!((d - (ahead + FINISH_MARGIN)).abs() < 1e-6, "{d} {eta:?}");
+    }
+
+    #[test]
     fn a_distant_finish_is_still_checked_every_two_minutes() {
         let p = PollPolicy::default().jitter(0.0);
         let d = p.next_delay(&state(4, 20.0, &[(10.0, 0.01), (20.0, 0.02)]));
@@ -552,14 +574,14 @@ mod tests {
     }
 
     #[test]
-    fn one_report_with_a_learned_start_aims_halfway_to_the_earliest_finish_it_allows() {
+    fn one_report_with_a_learned_start_aims_most_of_the_way_to_the_earliest_finish_it_allows() {
         let p = PollPolicy::default().jitter(0.0);
         let mut s = PollState::expecting(Some(learned_kind()));
         s.record_running(secs(22.0), Some(0.14));
         // Started by 10.4 s as most such tasks, and at 14 % (perhaps 16 %) after 11.6 s: done
-        // at 82.9 s at the earliest; halfway there is 30.45 s on.
+        // at 82.9 s at the earliest; 70 % of the way there is 42.63 s on.
         let d = p.next_delay(&s).as_secs_f64();
-        assert!((d - 30.45).abs() < 1e-6, "{d}");
+        assert!((d - 0.7 * 60.9).abs() < 1e-6, "{d}");
         // A report of a few percent says too little: the second report comes 6 s later.
         let mut early = PollState::expecting(Some(learned_kind()));
         early.record_running(secs(22.0), Some(0.03));

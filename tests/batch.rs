@@ -207,3 +207,21 @@ async fn a_download_cut_short_by_a_killed_run_leaves_no_partial_file_after_the_r
     assert!(results[0].is_ok(), "{results:?}");
     assert!(!partial.exists());
 }
+
+#[tokio::test]
+async fn a_resubmit_whose_answer_was_lost_stays_uncertain_and_is_not_made_again() {
+    let server = MockServer::builder().not_found_polls(1).outcome(Outcome::fail("INTERNAL", "oops")).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = || BatchOptions::default().journal(journal(dir.path())).resubmit_failed(true);
+    run(&server, items(dir.path(), 1), BatchOptions::default().journal(journal(dir.path()))).await;
+    assert_eq!(server.tasks_created(), 1);
+
+    server.add_fault(Fault::ServerError { status: 502, times: 1, on: Route::Create });
+    let second = run(&server, items(dir.path(), 1), options()).await;
+    assert!(matches!(second[0].outcome, BatchOutcome::Uncertain { error: Some(_) }), "{second:?}");
+    assert_eq!(server.tasks_created(), 2, "the resubmit reached the service; its answer did not");
+
+    let third = run(&server, items(dir.path(), 1), options()).await;
+    assert!(matches!(third[0].outcome, BatchOutcome::Uncertain { error: None }), "{third:?}");
+    assert_eq!(server.tasks_created(), 2, "not a third task");
+}

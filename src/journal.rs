@@ -102,6 +102,14 @@ impl Journal {
         }
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io)?;
+        if text.is_empty() {
+            // A new journal: make its name durable too, not only its lines (best effort: not
+            // every platform can open a directory).
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if let Ok(dir) = File::open(dir) {
+                let _ = dir.sync_all();
+            }
+        }
         let items = parse(&text, path)?;
         if !text.is_empty() && !text.ends_with('\n') {
             // A line cut short by a kill: drop it, so the next entry starts a line of its own.

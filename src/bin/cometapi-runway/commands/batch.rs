@@ -178,9 +178,10 @@ fn plan(args: &BatchArgs) -> Result<Vec<Planned>, Failure> {
     for e in &errors {
         eprintln!("{}", output::clean(&format!("{}: {e}", args.input.display())));
     }
+    let broken =
+        if errors.len() == 1 { "1 rule is broken".to_string() } else { format!("{} rules are broken", errors.len()) };
     Err(Failure::usage(format!(
-        "{} invalid in {} (every line is checked before anything is sent; nothing was sent)",
-        if errors.len() == 1 { "1 rule broken".to_string() } else { format!("{} rules broken", errors.len()) },
+        "{broken} in {} (every line is checked before anything is sent; nothing was sent)",
         args.input.display()
     )))
 }

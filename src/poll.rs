@@ -19,7 +19,7 @@ pub use crate::learn::Expected;
 /// The default:
 /// - polls first after about 1 s (instant failures and tiny tasks end here) — or, once the
 ///   client has learned tasks of this kind ([`crate::Learned`]), when most of them have started
-///   and run a little;
+///   and run about 30 % of a typical run (so that one report reads the pace);
 /// - `task_not_exist` means the task was only just created: it is polled again after 1 s, 2 s,
 ///   4 s…;
 /// - once the task reports progress while running: from one report, the pace since its start

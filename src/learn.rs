@@ -124,6 +124,21 @@ impl Learned {
     }
 }
 
+/// How far into the typical run the first poll of a learned kind comes (after most such tasks
+/// have started): far enough that its one report reads the pace over a good stretch, so that
+/// the second poll can land close to the finish (a tenth before `BENCHMARKS.md`'s sequence run:
+/// the report then said little, and cost an approach poll later).
+const FIRST_POLL_RUN: f64 = 0.3;
+
+impl Expected {
+    /// When to poll a task of this kind first, in seconds since waiting began: once most such
+    /// tasks have started and run a while, so that it reports their pace, but before the first
+    /// tenth of them finish.
+    pub(crate) fn first_poll(&self) -> f64 {
+        (self.start_late + FIRST_POLL_RUN * self.running).min(self.finish_early - 1.0)
+    }
+}
+
 impl Samples {
     fn push(&mut self, started: Option<f64>, finished: f64) {
         keep(&mut self.finished, finished);
@@ -260,6 +275,18 @@ mod tests {
         assert!((e.start_late - (68.0 + 0.8 * 31.0)).abs() < 1e-9, "{e:?}");
         assert_eq!(e.running, 100.0);
         assert!((e.finish_early - (168.0 + 3.1)).abs() < 1e-9, "{e:?}");
+    }
+
+    #[test]
+    fn the_first_poll_reads_the_pace_but_comes_before_the_first_tasks_finish() {
+        // Started by about 5 s, running about 100 s: the first poll 30 s into the run.
+        let long = learned(None, &[(Some(4.0), 100.0), (Some(5.0), 105.0), (Some(5.0), 110.0)]).expected(None).unwrap();
+        assert!((long.first_poll() - (5.0 + 0.3 * 100.0)).abs() < 1e-9, "{long:?}");
+        // A fifth finished by 22 s: a poll 30 s into a typical run would see them late.
+        let runs = [(Some(4.0), 20.0), (Some(5.0), 22.0), (Some(5.0), 105.0), (Some(5.0), 110.0), (Some(6.0), 115.0)];
+        let mixed = learned(None, &runs).expected(None).unwrap();
+        assert!((mixed.first_poll() - (mixed.finish_early - 1.0)).abs() < 1e-9, "{mixed:?}");
+        assert!(mixed.first_poll() < 20.0, "{mixed:?}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! mock-server`, each waited on by the `cometapi-runway` binary: the default policy and a fixed
 //! 6 s schedule side by side, then the default again with what the first round taught the CLI
 //! (its learned file, in a temporary cache folder). Checks the virtual-time figures against real
-//! clocks. Needs the binary built beside this harness (`cargo build --release --features cli`).
+//! clocks. The CLI keeps what it learned per base URL and each simulator has its own port, so
+//! round 2 sees one task per base URL, fewer than learning needs: it measures a fresh CLI
+//! again (printed after round 1). Needs the binary built beside this harness (`cargo build --release --features cli`).
 
 use std::{
     io::{BufRead, BufReader},
@@ -76,6 +78,27 @@ fn generate(bin: &Path, sim: &Simulator, cache: &Path, fixed: bool) -> std::thre
     })
 }
 
+/// What the CLI's cache folder holds: finished tasks per base URL. Each simulator listens on
+/// its own port, so each is its own base URL to the CLI, and a kind is used only after three
+/// tasks: with one task per simulator, round 2 starts from nothing usable.
+fn learned_per_base_url(cache: &Path) -> String {
+    let file = cache.join("cometapi-runway").join("learned.json");
+    let parsed: Option<serde_json::Value> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(by_url) = parsed.as_ref().and_then(|v| v["by_base_url"].as_object()) else {
+        return "nothing".to_string();
+    };
+    let counts: Vec<String> = by_url
+        .values()
+        .filter_map(|l| serde_json::from_value::<cometapi_runway::Learned>(l.clone()).ok())
+        .map(|l| l.tasks().to_string())
+        .collect();
+    format!(
+        "{} base URL(s), finished tasks each: {} (a client uses what it learned from 3)",
+        counts.len(),
+        counts.join(", ")
+    )
+}
+
 fn binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin = exe.parent()?.parent()?.join(format!("cometapi-runway{}", std::env::consts::EXE_SUFFIX));
@@ -112,6 +135,9 @@ pub fn run(smoke: bool) -> bool {
         let fixed: Vec<Run> = fixed.into_iter().map(|h| h.join().expect("run")).collect();
         ok &= default.iter().chain(&fixed).all(|r| r.ok);
         rows.push((format!("SDK default, {label}"), default));
+        if round == 1 {
+            println!("after round 1 the CLI's cache holds {}", learned_per_base_url(cache.path()));
+        }
         if !fixed.is_empty() {
             rows.push(("fixed 6 s (--poll-interval 6s)".to_string(), fixed));
         }

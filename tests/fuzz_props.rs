@@ -203,6 +203,37 @@ proptest! {
         prop_assert_eq!(closest.aspect(), ratio.aspect());
     }
 
+    /// The simulator runs this validator on bodies from any client: arbitrary JSON, biased towards
+    /// the request's keys and values, may be refused, never panics, and what passes has the
+    /// required fields.
+    #[test]
+    fn create_body_validator_never_panics_on_any_json(
+        fields in prop::collection::btree_map(
+            prop::sample::select(vec![
+                "promptImage", "model", "seed", "promptText", "watermark", "duration", "ratio",
+                "contentModeration", "audio", "negativePrompt", "other",
+            ]),
+            prop_oneof![
+                json_value(),
+                prop::sample::select(vec![
+                    "https://example.com/a.jpg", "data:image/png;base64,iVBORw0KGgo=", "data:image/gif;base64,R0lGOD",
+                    "https://u:p@ex ample.com/x", "veo3.1", "gen4.5", "gen3a_turbo", "1920:1080", "first", "last", "data:",
+                ])
+                .prop_map(Value::from),
+                (prop::sample::select(vec!["first", "last", "middle"]), ".{0,20}")
+                    .prop_map(|(p, u)| json!([{"uri": format!("https://example.com/{u}"), "position": p}])),
+                number(),
+            ],
+            0..8,
+        ),
+        model_rules in any::<bool>(),
+    ) {
+        let body = Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        if Catalogue::builtin().check(&body, model_rules).is_ok() {
+            prop_assert!(body.get("promptImage").is_some() && body["model"].is_string(), "{body}");
+        }
+    }
+
     #[test]
     fn request_builder_never_panics_and_only_accepts_what_the_rules_allow(
         image in prop_oneof![".{0,40}", "https://[a-z]{1,10}\\.com/[a-z]{0,10}\\.jpg", "data:image/png;base64,[A-Za-z0-9]{0,8}"],

@@ -88,6 +88,21 @@ impl Catalogue {
         &self.models
     }
 
+    /// The ratios `model` takes, in the spec's order: its own for a known model, every ratio of
+    /// the spec for one the catalogue does not know.
+    ///
+    /// ```
+    /// use cometapi_runway::{Catalogue, Ratio};
+    /// assert!(!Catalogue::builtin().ratios_for("gen4_turbo").contains(&Ratio::W1920H1080));
+    /// assert_eq!(Catalogue::builtin().ratios_for("gen9_future"), Ratio::ALL);
+    /// ```
+    pub fn ratios_for(&self, model: &str) -> Vec<Ratio> {
+        match self.get(model) {
+            Some(rules) => Ratio::ALL.into_iter().filter(|r| rules.ratios.iter().any(|s| s == r.as_str())).collect(),
+            None => Ratio::ALL.to_vec(),
+        }
+    }
+
     /// The rules of one model, if it is known.
     pub fn get(&self, model: &str) -> Option<&ModelRules> {
         self.models.iter().find(|m| m.id == model)

@@ -26,7 +26,7 @@ impl Client {
     /// [`RetryPolicy`](crate::RetryPolicy)), so one call never bills two tasks.
     pub async fn create(&self, request: &ImageToVideo) -> Result<String, Error> {
         let body = request.build()?;
-        let kind = task_kind(&body);
+        let kind = crate::Learned::kind(request.model_id().as_str(), request.duration_seconds());
         let response = self.raw.create_image_to_video().x_runway_version(&*self.runway_version).body(body).send().await;
         let id = match response {
             Ok(r) => r.into_inner().id,
@@ -149,12 +149,6 @@ impl PollRoute {
 
 /// The kind of task a request creates, for learning its timings: model and duration, read from
 /// the request as sent (so whatever types the spec gives them).
-fn task_kind(body: &types::ImageToVideoRequest) -> String {
-    let json = serde_json::to_value(body).unwrap_or_default();
-    let model = json.get("model").and_then(|m| m.as_str()).unwrap_or("?");
-    crate::Learned::kind(model, json.get("duration").and_then(|d| d.as_u64()).and_then(|d| u32::try_from(d).ok()))
-}
-
 /// The task in a decoded poll answer; an envelope without one (`task_not_exist` on 200) is an
 /// API error carrying the envelope's code.
 fn task_from(response: types::TaskResponse) -> Result<Task, Error> {

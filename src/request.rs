@@ -230,6 +230,11 @@ impl ImageToVideo {
         self.keyframes.iter().map(|(position, uri)| (*position, uri.as_str()))
     }
 
+    /// The video length asked for, if any.
+    pub fn duration_seconds(&self) -> Option<u32> {
+        self.duration
+    }
+
     /// The model this request is for.
     pub fn model_id(&self) -> &Model {
         &self.model

@@ -12,37 +12,16 @@ use cometapi_runway::{
     check_image_host, Error, ImageHostReport, ImageToVideo, KeyframePosition, Model, DATA_URI_MAX_BYTES,
     IMAGE_URL_MAX_BYTES, IMAGE_URL_MAX_CHARS,
 };
-use common::{any_request, api_request, client, CREATE_PATH, TASK_ID};
+use common::{accepted_and_sent_as, rejected_without_sending};
 use httpmock::MockServer;
 use serde_json::json;
 
 const IMAGE: &str = "https://example.com/cat.jpg";
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
-/// Sends `request` to a server that records everything; returns the error, the server having
-/// seen no request at all.
-async fn rejected_without_sending(request: ImageToVideo) -> Error {
-    let server = MockServer::start_async().await;
-    let any = any_request(&server).await;
-    let err = client(&server).create(&request).await.expect_err("the image breaks a rule");
-    any.assert_calls_async(0).await;
-    err
-}
-
 /// Sends `request` and checks it went out once, with `prompt_image` as its `promptImage`.
 async fn accepted_and_sent_with(request: ImageToVideo, prompt_image: &str) {
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            api_request(when, "2024-11-06")
-                .method("POST")
-                .path(CREATE_PATH)
-                .json_body(json!({"promptImage": prompt_image, "model": "gen3a_turbo"}));
-            then.status(200).json_body(json!({"id": TASK_ID}));
-        })
-        .await;
-    assert_eq!(client(&server).create(&request).await.unwrap(), TASK_ID);
-    mock.assert_calls_async(1).await;
+    accepted_and_sent_as(request, json!({"promptImage": prompt_image, "model": "gen3a_turbo"})).await;
 }
 
 /// `InvalidInput` on `promptImage`, for no model in particular, its rule mentioning `rule`.
@@ -154,15 +133,7 @@ async fn a_data_uri_of_exactly_5_mb_is_sent_as_a_keyframe() {
     let request = ImageToVideo::new(IMAGE).last_frame(uri.as_str()).model(Model::VEO3_1);
     let body = json!({"promptImage": [{"uri": IMAGE, "position": "first"}, {"uri": uri, "position": "last"}],
                       "model": "veo3.1"});
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            api_request(when, "2024-11-06").method("POST").path(CREATE_PATH).json_body(body);
-            then.status(200).json_body(json!({"id": TASK_ID}));
-        })
-        .await;
-    assert_eq!(client(&server).create(&request).await.unwrap(), TASK_ID);
-    mock.assert_calls_async(1).await;
+    accepted_and_sent_as(request, body).await;
 }
 
 #[tokio::test]

@@ -4,34 +4,11 @@
 mod common;
 
 use cometapi_runway::{Client, Error, ImageToVideo, Ratio, ENV_API_KEY, ENV_BASE_URL};
-use common::{any_request, api_request, client, CREATE_PATH, KEY, TASK_ID};
+use common::{accepted_and_sent_as, any_request, api_request, rejected_without_sending, CREATE_PATH, KEY, TASK_ID};
 use httpmock::MockServer;
 use serde_json::{json, Value};
 
 const IMAGE: &str = "https://example.com/cat.jpg";
-
-/// Sends `request` to a server that records everything, and returns the error; the server must
-/// have seen no request at all.
-async fn rejected_without_sending(request: ImageToVideo) -> Error {
-    let server = MockServer::start_async().await;
-    let any = any_request(&server).await;
-    let err = client(&server).create(&request).await.expect_err("the request breaks a rule");
-    any.assert_calls_async(0).await;
-    err
-}
-
-/// Sends `request` and checks it went out once with exactly `body`.
-async fn accepted_and_sent_as(request: ImageToVideo, body: Value) {
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            api_request(when, "2024-11-06").method("POST").path(CREATE_PATH).json_body(body);
-            then.status(200).json_body(json!({"id": TASK_ID}));
-        })
-        .await;
-    assert_eq!(client(&server).create(&request).await.unwrap(), TASK_ID);
-    mock.assert_calls_async(1).await;
-}
 
 /// The error is `InvalidInput` for `field`, showing `value`, with a rule that mentions `rule`;
 /// its message carries all three.

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use cometapi_runway::{Client, PollPolicy, RetryPolicy, WaitOptions};
+use cometapi_runway::{Client, Error, ImageToVideo, PollPolicy, RetryPolicy, WaitOptions};
 use httpmock::{HttpMockResponse, Mock, MockServer, When};
 use serde_json::{json, Value};
 
@@ -25,6 +25,29 @@ pub const CREATE_PATH: &str = "/runwayml/v1/image_to_video";
 pub const TASK_ID: &str = "3d957031-9a2a-45e2-9dc7-bc8513059c50";
 /// The `User-Agent` the crate must send.
 pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
+/// Sends `request` to a server that records everything, and returns the error; the server must
+/// have seen no request at all.
+pub async fn rejected_without_sending(request: ImageToVideo) -> Error {
+    let server = MockServer::start_async().await;
+    let any = any_request(&server).await;
+    let err = client(&server).create(&request).await.expect_err("the request breaks a rule");
+    any.assert_calls_async(0).await;
+    err
+}
+
+/// Sends `request` and checks it went out once with exactly `body`.
+pub async fn accepted_and_sent_as(request: ImageToVideo, body: Value) {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            api_request(when, "2024-11-06").method("POST").path(CREATE_PATH).json_body(body);
+            then.status(200).json_body(json!({"id": TASK_ID}));
+        })
+        .await;
+    assert_eq!(client(&server).create(&request).await.unwrap(), TASK_ID);
+    mock.assert_calls_async(1).await;
+}
 
 /// The poll route for a task.
 pub fn task_path(id: &str) -> String {

@@ -107,7 +107,7 @@ impl Image {
 }
 
 /// `https://…`, `data:…`, `ftp://…`: a scheme of letters before `:`, longer than a drive letter.
-fn has_scheme(arg: &str) -> bool {
+pub fn has_scheme(arg: &str) -> bool {
     match arg.split_once(':') {
         Some((scheme, _)) => {
             scheme.len() > 1

@@ -192,7 +192,7 @@ fn request_of(item: &Item, base: &Path) -> Result<ImageToVideo, Vec<LineError>> 
     let line = item.line;
     let err = |field: &str, value: &str, rule: String| vec![LineError::new(line, field, value, rule)];
     let locate = |arg: &str| {
-        if arg.contains("://") || arg.starts_with("data:") || Path::new(arg).is_absolute() {
+        if image::has_scheme(arg) || Path::new(arg).is_absolute() {
             arg.to_string()
         } else {
             base.join(arg).display().to_string()
@@ -200,11 +200,8 @@ fn request_of(item: &Item, base: &Path) -> Result<ImageToVideo, Vec<LineError>> 
     };
     let image = image::resolve("image", &locate(&item.image)).map_err(|f| err("image", &item.image, f.message))?;
     let model = item.model.clone().unwrap_or_else(|| Model::default().as_str().to_string());
-    // `ratio: auto` picks among the ratios the model takes, when the model is known.
-    let candidates: Vec<Ratio> = match Catalogue::builtin().get(&model) {
-        Some(rules) => Ratio::ALL.into_iter().filter(|r| rules.ratios.iter().any(|s| s == r.as_str())).collect(),
-        None => Ratio::ALL.to_vec(),
-    };
+    // `ratio: auto` picks among the ratios the model takes.
+    let candidates = Catalogue::builtin().ratios_for(&model);
     let choice = match item.ratio.as_deref() {
         None => None,
         Some(r) if r.trim().eq_ignore_ascii_case("auto") => Some(RatioChoice::Auto),

@@ -10,7 +10,7 @@ use crate::{
     progress::Progress,
     simulator,
 };
-use cometapi_runway::{mock::MockServer, Catalogue, Client, Error, ImageToVideo, PollPolicy, Ratio, WaitOptions};
+use cometapi_runway::{mock::MockServer, Catalogue, Client, Error, ImageToVideo, PollPolicy, WaitOptions};
 
 pub mod batch;
 mod create;
@@ -122,12 +122,8 @@ impl Session {
 /// The request the flags describe, checked against every rule by the library; nothing is sent.
 pub fn request(args: &RequestArgs) -> Result<ImageToVideo, Failure> {
     let image = image::resolve("--image", &args.image)?;
-    // `--ratio auto` picks among the ratios the model takes, when the model is known.
-    let candidates: Vec<Ratio> = match Catalogue::builtin().get(&args.model) {
-        Some(rules) => Ratio::ALL.into_iter().filter(|r| rules.ratios.iter().any(|s| s == r.as_str())).collect(),
-        None => Ratio::ALL.to_vec(),
-    };
-    let ratio = image.ratio(args.ratio, &candidates)?;
+    // `--ratio auto` picks among the ratios the model takes.
+    let ratio = image.ratio(args.ratio, &Catalogue::builtin().ratios_for(&args.model))?;
     let mut request = ImageToVideo::new(image.prompt_image)
         .model(args.model.as_str())
         .watermark(args.watermark)

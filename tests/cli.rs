@@ -486,6 +486,7 @@ fn ctrl_c_while_waiting_exits_130_saying_how_to_resume() {
     let sim = Sim::start(quick().outcome(Outcome::NeverFinish));
     let dir = tempdir();
     let mut child = std::process::Command::new(BIN)
+        .env("COMETAPI_RUNWAY_NO_LEARN", "1") // stay out of the user's cache folder
         .current_dir(dir.path())
         .args(["--base-url", sim.server.base_url(), "--api-key", sim.server.api_key(), "--poll-interval", "10ms"])
         .args(["generate", "--image", "https://example.com/cat.jpg", "--timeout", "20"])

@@ -42,6 +42,8 @@ impl Sim {
         cmd.current_dir(dir)
             .env_remove("COMETAPI_KEY")
             .env_remove("COMETAPI_BASE_URL")
+            // Test runs stay out of the user's cache folder.
+            .env("COMETAPI_RUNWAY_NO_LEARN", "1")
             .timeout(Duration::from_secs(60));
         cmd.args(self.args());
         cmd
@@ -52,6 +54,8 @@ impl Sim {
             .current_dir(dir)
             .env_remove("COMETAPI_KEY")
             .env_remove("COMETAPI_BASE_URL")
+            // Test runs stay out of the user's cache folder.
+            .env("COMETAPI_RUNWAY_NO_LEARN", "1")
             .args(self.args())
             .args(args)
             .stdin(Stdio::null())
@@ -174,6 +178,7 @@ fn batch_exit_3_an_api_error_stops_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let input = write_csv(dir.path(), 5);
     let mut cmd = Command::new(BIN);
+    cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1"); // stay out of the user's cache folder
     cmd.current_dir(dir.path()).timeout(Duration::from_secs(60));
     cmd.args(["--base-url", sim.server.base_url(), "--api-key", "wrong-key", "--json", "batch", "--concurrency", "1"]);
     let out = cmd.arg("--input").arg(&input).args(["--out-dir", "out"]).assert().code(3);
@@ -185,6 +190,7 @@ fn batch_exit_3_an_api_error_stops_the_run() {
     // Even when the refused create was the last one to send.
     let one = write_csv(dir.path(), 1);
     let mut cmd = Command::new(BIN);
+    cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1"); // stay out of the user's cache folder
     cmd.current_dir(dir.path()).timeout(Duration::from_secs(60));
     cmd.args(["--base-url", sim.server.base_url(), "--api-key", "wrong-key", "batch", "--input"]);
     cmd.arg(&one).args(["--out-dir", "out1"]).assert().code(3);

@@ -48,6 +48,7 @@ fn quirky(base: &str, done: impl FnOnce(&str) -> Reply) -> Routes {
 
 fn run_generate(server: &Server, dir: &Path) {
     Command::new(BIN)
+        .env("COMETAPI_RUNWAY_NO_LEARN", "1") // stay out of the user's cache folder
         .current_dir(dir)
         .env_remove("COMETAPI_KEY")
         .env_remove("COMETAPI_BASE_URL")

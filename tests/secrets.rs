@@ -190,6 +190,7 @@ mod cli {
     /// The binary with a clean environment, in `dir`, bounded in time.
     fn cli(dir: &std::path::Path) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::new(BIN);
+        cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1"); // stay out of the user's cache folder
         cmd.current_dir(dir)
             .env_remove("COMETAPI_KEY")
             .env_remove("COMETAPI_BASE_URL")

@@ -27,7 +27,7 @@ pub use crate::learn::Expected;
 ///   (bracketed by the polls around it, or learned) and a poll 95 % of the way to the earliest
 ///   finish it allows; from two, a line through the recent reports predicts when progress
 ///   reaches 1, and while the finish is doubtful by more than 3 s and more than 6 s away the
-///   next poll lands just before it; then one poll 0.5 s after the predicted finish (so a finished video is
+///   next poll lands just before it; then one poll 0.4 s after the predicted finish (so a finished video is
 ///   seen within about a second, with few polls); a task past its predicted finish is
 ///   re-checked at the floor, backing off;
 /// - without progress, polls next at about 15 s (renders take tens of seconds), then every 7.5 s
@@ -96,8 +96,9 @@ const FIRST_PACE_MIN: f64 = 0.05;
 /// finish, so that it usually lands just before it and the floor-spaced re-checks catch the end.
 const ETA_LEAD: f64 = 0.5;
 /// A poll aimed at the finish itself comes this long after it (seconds): a prediction from close
-/// reports is good to a fraction of a second.
-const FINISH_MARGIN: f64 = 0.5;
+/// reports is good to a fraction of a second (0.5 until the aimed polls lost their jitter and
+/// the lag, not the polls, became the sequence run's tighter target).
+const FINISH_MARGIN: f64 = 0.4;
 /// An approach closer than this (seconds) to the predicted finish is not worth a poll of its
 /// own: the next one is aimed at the finish.
 const APPROACH_MIN: f64 = 6.0;

@@ -13,7 +13,6 @@ use std::{
     time::Duration,
 };
 
-use assert_cmd::Command;
 use cometapi_runway::{
     mock::{Fault, MockServer, MockServerBuilder, Outcome, ResponseShape, Route, SAMPLE_MP4},
     Client, ImageToVideo, PollPolicy, WaitOptions,
@@ -21,33 +20,9 @@ use cometapi_runway::{
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cometapi-runway");
+mod cli_common;
 
-/// A simulator running on its own runtime for as long as this value lives.
-struct Sim {
-    server: MockServer,
-    _rt: Runtime,
-}
-
-impl Sim {
-    fn start(builder: MockServerBuilder) -> Sim {
-        let rt = Runtime::new().unwrap();
-        let server = rt.block_on(builder.start());
-        Sim { server, _rt: rt }
-    }
-
-    /// The binary pointed at this simulator, in `dir`, with no key or URL from the environment.
-    fn cmd(&self, dir: &Path) -> Command {
-        let mut cmd = bare(dir);
-        cmd.args(["--base-url", self.server.base_url(), "--api-key", self.server.api_key()]);
-        cmd.args(["--poll-interval", "10ms"]);
-        cmd
-    }
-
-    fn create_bodies(&self) -> Vec<Value> {
-        self.server.requests_on(Route::Create).iter().map(|r| r.body_json().unwrap()).collect()
-    }
-}
+use cli_common::{command, process, Sim, BIN};
 
 /// Short timelines: a task is visible after one poll (count-based, not the default 1 s window)
 /// and done after ~80 ms.
@@ -60,14 +35,6 @@ fn quick() -> MockServerBuilder {
 }
 
 /// The binary with a clean environment (no key, no base URL), in `dir`, bounded in time.
-fn bare(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).env_remove("COMETAPI_KEY").env_remove("COMETAPI_BASE_URL").timeout(Duration::from_secs(30));
-    // Timings learned from the simulator stay out of the user's cache folder.
-    cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1");
-    cmd
-}
-
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -207,7 +174,7 @@ fn quiet_leaves_stderr_empty_on_success() {
 #[test]
 fn mock_flag_runs_the_main_job_without_a_key() {
     let dir = tempdir();
-    let out = bare(dir.path())
+    let out = command(dir.path())
         .args(["--mock", "generate"])
         .args(IMAGE)
         .args(["--prompt", "the cat yawns", "--output", "cat.mp4"])
@@ -288,7 +255,7 @@ fn wait_resumes_a_task_created_earlier_and_downloads_it() {
 
 #[test]
 fn help_documents_the_exit_codes() {
-    let out = bare(&std::env::temp_dir()).arg("--help").assert().success();
+    let out = command(&std::env::temp_dir()).arg("--help").assert().success();
     let help = text(&out.get_output().stdout);
     for line in [
         "0  success",
@@ -307,7 +274,7 @@ fn help_documents_the_exit_codes() {
 fn no_key_and_no_mock_exits_2_saying_what_to_do() {
     let sim = Sim::start(quick());
     let dir = tempdir();
-    let out = bare(dir.path()).args(["--base-url", sim.server.base_url(), "generate"]).args(IMAGE).assert().code(2);
+    let out = command(dir.path()).args(["--base-url", sim.server.base_url(), "generate"]).args(IMAGE).assert().code(2);
     let stderr = text(&out.get_output().stderr);
     assert!(stderr.contains("COMETAPI_KEY") && stderr.contains("--mock"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -341,11 +308,11 @@ fn invalid_input_exits_2_and_sends_nothing() {
 #[test]
 fn json_usage_errors_are_one_object_too() {
     let dir = tempdir();
-    let out = bare(dir.path()).args(["--json", "generate", "--ratio", "16:9"]).args(IMAGE).assert().code(2);
+    let out = command(dir.path()).args(["--json", "generate", "--ratio", "16:9"]).args(IMAGE).assert().code(2);
     let v = one_json_object(&out.get_output().stdout);
     assert_eq!((&v["error"]["kind"], &v["error"]["exit_code"]), (&Value::from("usage"), &Value::from(2)));
     assert!(v["error"]["message"].as_str().unwrap().contains("16:9"), "{v}");
-    let out = bare(dir.path()).args(["--json", "frobnicate"]).assert().code(2);
+    let out = command(dir.path()).args(["--json", "frobnicate"]).assert().code(2);
     one_json_object(&out.get_output().stdout);
 }
 
@@ -368,7 +335,7 @@ fn an_existing_output_is_kept_without_force_and_nothing_is_sent() {
 fn a_rejected_key_exits_3_pointing_at_the_key() {
     let sim = Sim::start(quick());
     let dir = tempdir();
-    let out = bare(dir.path())
+    let out = command(dir.path())
         .args(["--base-url", sim.server.base_url(), "--api-key", "sk-wrong", "generate"])
         .args(IMAGE)
         .assert()
@@ -408,7 +375,7 @@ fn a_failed_download_exits_3_leaves_no_file_and_says_how_to_resume() {
 fn an_unreachable_service_exits_3_naming_the_base_url() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempdir();
-    let out = bare(dir.path())
+    let out = command(dir.path())
         .args(["--base-url", &format!("http://127.0.0.1:{port}"), "--api-key", "sk-x", "status", "t1"])
         .assert()
         .code(3);
@@ -485,10 +452,8 @@ fn a_task_that_never_finishes_exits_5_after_the_timeout() {
 fn ctrl_c_while_waiting_exits_130_saying_how_to_resume() {
     let sim = Sim::start(quick().outcome(Outcome::NeverFinish));
     let dir = tempdir();
-    let mut child = std::process::Command::new(BIN)
-        .env("COMETAPI_RUNWAY_NO_LEARN", "1") // stay out of the user's cache folder
-        .current_dir(dir.path())
-        .args(["--base-url", sim.server.base_url(), "--api-key", sim.server.api_key(), "--poll-interval", "10ms"])
+    let mut child = process(dir.path())
+        .args(sim.args())
         .args(["generate", "--image", "https://example.com/cat.jpg", "--timeout", "20"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -537,7 +502,7 @@ fn an_unknown_task_exits_6() {
 #[test]
 fn mock_flag_knows_no_task_from_another_process() {
     let dir = tempdir();
-    bare(dir.path()).args(["--mock", "status", "0b9b0c3e-0000-0000-0000-000000000000"]).assert().code(6);
+    command(dir.path()).args(["--mock", "status", "0b9b0c3e-0000-0000-0000-000000000000"]).assert().code(6);
 }
 
 // ---- the key -----------------------------------------------------------------------------
@@ -558,7 +523,7 @@ fn verbose_tracing_never_shows_the_key() {
     // Nor on failure, nor in --help, where clap would show environment values.
     let out = sim.cmd(dir.path()).args(["-vv", "--json", "status", "no-such-task"]).assert().code(6);
     assert!(!text(&out.get_output().stderr).contains(MARKER) && !text(&out.get_output().stdout).contains(MARKER));
-    let out = bare(dir.path()).env("COMETAPI_KEY", MARKER).arg("--help").assert().success();
+    let out = command(dir.path()).env("COMETAPI_KEY", MARKER).arg("--help").assert().success();
     assert!(!text(&out.get_output().stdout).contains(MARKER));
 }
 
@@ -567,7 +532,7 @@ fn verbose_tracing_never_shows_the_key() {
 #[test]
 fn ratios_lists_every_ratio_with_its_orientation() {
     let dir = tempdir();
-    let out = bare(dir.path()).arg("ratios").assert().success();
+    let out = command(dir.path()).arg("ratios").assert().success();
     let table = text(&out.get_output().stdout);
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows[0], ["RATIO", "WIDTH", "HEIGHT", "ORIENTATION"]);
@@ -575,7 +540,7 @@ fn ratios_lists_every_ratio_with_its_orientation() {
     assert!(rows.contains(&vec!["720:1280", "720", "1280", "portrait"]), "{table}");
     assert!(rows.contains(&vec!["960:960", "960", "960", "square"]), "{table}");
 
-    let out = bare(dir.path()).args(["ratios", "--json"]).assert().success();
+    let out = command(dir.path()).args(["ratios", "--json"]).assert().success();
     let v = one_json_object(&out.get_output().stdout);
     assert_eq!(v["ratios"].as_array().unwrap().len(), cometapi_runway::Ratio::ALL.len());
     assert_eq!(
@@ -588,7 +553,7 @@ fn ratios_lists_every_ratio_with_its_orientation() {
 fn schema_describes_the_create_request() {
     let dir = tempdir();
     for json_flag in [false, true] {
-        let mut cmd = bare(dir.path());
+        let mut cmd = command(dir.path());
         cmd.arg("schema");
         if json_flag {
             cmd.arg("--json");
@@ -676,7 +641,7 @@ fn mock_server_rejects_malformed_flags() {
         &["mock-server", "--invisible-for", "1s", "--not-found-polls", "2"],
     ] {
         let dir = tempdir();
-        bare(dir.path()).args(args).assert().code(2);
+        command(dir.path()).args(args).assert().code(2);
     }
 }
 
@@ -767,7 +732,7 @@ fn dry_run_prints_exactly_the_body_and_sends_nothing() {
 fn dry_run_needs_neither_a_key_nor_a_reachable_service() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempdir();
-    let out = bare(dir.path())
+    let out = command(dir.path())
         .args(["--base-url", &format!("http://127.0.0.1:{port}"), "generate", "--dry-run"])
         .args(VEO_FLAGS)
         .assert()
@@ -839,7 +804,7 @@ fn timeout_zero_exits_2_before_any_task_is_created() {
 #[test]
 fn models_lists_every_catalogue_model() {
     let dir = tempdir();
-    let out = bare(dir.path()).arg("models").assert().success();
+    let out = command(dir.path()).arg("models").assert().success();
     let table = text(&out.get_output().stdout);
     for model in cometapi_runway::Catalogue::builtin().models() {
         assert!(table.lines().any(|l| l.starts_with(&format!("{}  ", model.id))), "{} missing:\n{table}", model.id);
@@ -849,7 +814,7 @@ fn models_lists_every_catalogue_model() {
 #[test]
 fn models_json_carries_each_models_rules() {
     let dir = tempdir();
-    let out = bare(dir.path()).args(["--json", "models"]).assert().success();
+    let out = command(dir.path()).args(["--json", "models"]).assert().success();
     let v = one_json_object(&out.get_output().stdout);
     let listed = v["models"].as_array().expect("a models array");
     let catalogue = cometapi_runway::Catalogue::builtin().models();

@@ -11,60 +11,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use assert_cmd::Command;
 use cometapi_runway::mock::{Fault, MockServer, MockServerBuilder, Outcome, Route, SAMPLE_MP4};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cometapi-runway");
+mod cli_common;
 
-struct Sim {
-    server: MockServer,
-    _rt: Runtime,
-}
-
-impl Sim {
-    fn start(builder: MockServerBuilder) -> Sim {
-        let rt = Runtime::new().unwrap();
-        let server = rt.block_on(builder.start());
-        Sim { server, _rt: rt }
-    }
-
-    fn args(&self) -> Vec<String> {
-        ["--base-url", self.server.base_url(), "--api-key", self.server.api_key(), "--poll-interval", "10ms"]
-            .map(String::from)
-            .to_vec()
-    }
-
-    fn cmd(&self, dir: &Path) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(dir)
-            .env_remove("COMETAPI_KEY")
-            .env_remove("COMETAPI_BASE_URL")
-            // Test runs stay out of the user's cache folder.
-            .env("COMETAPI_RUNWAY_NO_LEARN", "1")
-            .timeout(Duration::from_secs(60));
-        cmd.args(self.args());
-        cmd
-    }
-
-    fn spawn(&self, dir: &Path, args: &[&str]) -> Child {
-        StdCommand::new(BIN)
-            .current_dir(dir)
-            .env_remove("COMETAPI_KEY")
-            .env_remove("COMETAPI_BASE_URL")
-            // Test runs stay out of the user's cache folder.
-            .env("COMETAPI_RUNWAY_NO_LEARN", "1")
-            .args(self.args())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-}
+use cli_common::{command, Sim, BIN};
 
 fn quick() -> MockServerBuilder {
     MockServer::builder()
@@ -177,9 +131,7 @@ fn batch_exit_3_an_api_error_stops_the_run() {
     let sim = Sim::start(quick());
     let dir = tempfile::tempdir().unwrap();
     let input = write_csv(dir.path(), 5);
-    let mut cmd = Command::new(BIN);
-    cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1"); // stay out of the user's cache folder
-    cmd.current_dir(dir.path()).timeout(Duration::from_secs(60));
+    let mut cmd = command(dir.path());
     cmd.args(["--base-url", sim.server.base_url(), "--api-key", "wrong-key", "--json", "batch", "--concurrency", "1"]);
     let out = cmd.arg("--input").arg(&input).args(["--out-dir", "out"]).assert().code(3);
     let objects = json_lines(&out.get_output().stdout);
@@ -189,9 +141,7 @@ fn batch_exit_3_an_api_error_stops_the_run() {
 
     // Even when the refused create was the last one to send.
     let one = write_csv(dir.path(), 1);
-    let mut cmd = Command::new(BIN);
-    cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1"); // stay out of the user's cache folder
-    cmd.current_dir(dir.path()).timeout(Duration::from_secs(60));
+    let mut cmd = command(dir.path());
     cmd.args(["--base-url", sim.server.base_url(), "--api-key", "wrong-key", "batch", "--input"]);
     cmd.arg(&one).args(["--out-dir", "out1"]).assert().code(3);
 }

@@ -4,15 +4,15 @@
 //! still the video, from exactly one task.
 #![cfg(feature = "cli")]
 
+mod cli_common;
 mod support;
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
-use assert_cmd::Command;
+use cli_common::command;
 use serde_json::json;
 use support::{Reply, Routes, Server, VIDEO};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cometapi-runway");
 const KEY: &str = "sk-independent";
 
 /// The service's quirks in one script; `done` gives the final answer, in the shape under test,
@@ -47,12 +47,7 @@ fn quirky(base: &str, done: impl FnOnce(&str) -> Reply) -> Routes {
 }
 
 fn run_generate(server: &Server, dir: &Path) {
-    Command::new(BIN)
-        .env("COMETAPI_RUNWAY_NO_LEARN", "1") // stay out of the user's cache folder
-        .current_dir(dir)
-        .env_remove("COMETAPI_KEY")
-        .env_remove("COMETAPI_BASE_URL")
-        .timeout(Duration::from_secs(30))
+    command(dir)
         .args(["--base-url", server.base_url(), "--api-key", KEY, "--poll-interval", "10ms", "-q"])
         .args(["generate", "--image", "https://example.com/cat.jpg", "--output", "cat.mp4"])
         .assert()

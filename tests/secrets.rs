@@ -6,6 +6,8 @@
 //! it shows up; each also asserts the key *was* in play (sent to the server, or logs were
 //! captured), so none can pass vacuously.
 
+#[cfg(feature = "cli")]
+mod cli_common;
 mod support;
 
 use std::{
@@ -185,18 +187,7 @@ async fn a_failed_task_error_carries_no_key() {
 mod cli {
     use super::*;
 
-    const BIN: &str = env!("CARGO_BIN_EXE_cometapi-runway");
-
-    /// The binary with a clean environment, in `dir`, bounded in time.
-    fn cli(dir: &std::path::Path) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::new(BIN);
-        cmd.env("COMETAPI_RUNWAY_NO_LEARN", "1"); // stay out of the user's cache folder
-        cmd.current_dir(dir)
-            .env_remove("COMETAPI_KEY")
-            .env_remove("COMETAPI_BASE_URL")
-            .timeout(Duration::from_secs(30));
-        cmd
-    }
+    use crate::cli_common::command as cli;
 
     /// Runs the binary and returns (success, stdout + stderr).
     fn run(cmd: &mut assert_cmd::Command) -> (bool, String) {
